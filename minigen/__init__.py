@@ -1,0 +1,19 @@
+"""minigen: deep generative models from scratch on NumPy and CuPy.
+
+    import minigen as mg
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()      # x.grad == [2, 4]
+"""
+from . import backend, random
+from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad,
+                       tensor, unbroadcast)
+from .creation import (arange, eye, full, linspace, ones, ones_like, zeros, zeros_like)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import *  # noqa: F401,F403  (the op library: mg.exp, mg.sum, mg.einsum, ...)
+from .ops import __all__ as _ops
+from .random import rand, randn
+
+float32, float64, int64, int32, bool_ = "float32", "float64", "int64", "int32", "bool"
+cuda_available = backend.cuda_available
+
+__version__ = "0.1.0"

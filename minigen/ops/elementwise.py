@@ -1,0 +1,434 @@
+"""Elementwise ops: arithmetic, math functions, activations, where, comparisons.
+
+Each primitive is a Function with its forward (raw arrays) beside its backward (Tensor ops).
+Activations that are a line of other ops (leaky_relu, elu, gelu, log_sigmoid, maximum) are
+written as that line: their gradients, of every order, follow from the primitives.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, Tensor, is_float
+
+
+def lift(value, like):
+    """A constant Tensor for a Python scalar or array used beside the tensor `like`.
+
+    Python floats take `like`'s floating dtype (so x * 0.5 stays float32); arrays keep theirs.
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, float):
+        dtype = like.dtype if is_float(like.dtype) else np.float32
+    elif isinstance(value, (int, bool)):
+        dtype = like.dtype
+    else:
+        dtype = None
+    return Tensor._make(backend.xp_of(like.data).asarray(value, dtype=dtype), False, None)
+
+
+def constant(array):
+    """Wrap a raw array (a mask, a sign) as a Tensor outside the graph."""
+    return Tensor._make(array, False, None)
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        # d(a/b)/db = -a/b^2 = -out/b
+        return (g / b if need_a else None), (-g * ctx.output / b if need_b else None)
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a ** b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        need_a, need_b = ctx.needs_input_grad
+        ga = g * b * a ** (b - 1) if need_a else None
+        gb = g * ctx.output * log(a) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.output
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.inputs[0]
+
+
+class Log1p(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (ctx.inputs[0] + 1.0)
+
+
+class Expm1(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).expm1(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (ctx.output + 1.0)
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).sqrt(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (ctx.output * 2.0)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0].data
+        return g * constant(backend.xp_of(x).sign(x))
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * cos(ctx.inputs[0])
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g * sin(ctx.inputs[0])
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).tanh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.output
+        return g * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.special_of(x).expit(x)  # exact in both tails, unlike 1 / (1 + e^-x)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.output
+        return g * y * (1.0 - y)
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).logaddexp(0, x)  # log(1 + e^x), finite for any x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * sigmoid(ctx.inputs[0])
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.special_of(x).erf(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x))
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return backend.xp_of(x).maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0].data
+        return g * constant((x > 0).astype(x.dtype))
+
+
+class Clip(Function):
+    @staticmethod
+    def forward(ctx, x, low, high):
+        return backend.xp_of(x).clip(x, low, high)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, low, high = (t.data for t in ctx.inputs)
+        inside = (x >= low) & (x <= high)
+        return g * constant(inside.astype(x.dtype)), None, None
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, a, b, condition):
+        ctx.condition = condition
+        return backend.xp_of(a).where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        zero = lift(0.0, g)
+        need_a, need_b = ctx.needs_input_grad
+        return (Where.apply(g, zero, condition=ctx.condition) if need_a else None,
+                Where.apply(zero, g, condition=ctx.condition) if need_b else None)
+
+
+def _binary(op, a, b):
+    if isinstance(a, Tensor):
+        return op.apply(a, lift(b, a))
+    return op.apply(lift(a, b), b)
+
+
+def add(a, b):
+    return _binary(Add, a, b)
+
+
+def subtract(a, b):
+    return _binary(Sub, a, b)
+
+
+def multiply(a, b):
+    return _binary(Mul, a, b)
+
+
+def divide(a, b):
+    return _binary(Div, a, b)
+
+
+def power(a, b):
+    return _binary(Pow, a, b)
+
+
+def negative(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def log1p(x):
+    return Log1p.apply(x)
+
+
+def expm1(x):
+    return Expm1.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def square(x):
+    return Mul.apply(x, x)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def sin(x):
+    return Sin.apply(x)
+
+
+def cos(x):
+    return Cos.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def softplus(x):
+    return Softplus.apply(x)
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    return -softplus(-x)
+
+
+def erf(x):
+    return Erf.apply(x)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x, alpha=1.0):
+    # expm1 of min(x, 0): the unused branch never overflows, so its zero gradient stays zero
+    return where(x > 0, x, expm1(clip(x, None, 0.0)) * alpha)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x), exact (erf) by default; approximate="tanh" is the GPT-2 formula."""
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (tanh(inner) + 1.0)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+    return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+
+
+def clip(x, a_min=None, a_max=None):
+    """Values limited to [a_min, a_max]; the gradient passes where a_min <= x <= a_max."""
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    low = lift(-math.inf if a_min is None else a_min, x)
+    high = lift(math.inf if a_max is None else a_max, x)
+    return Clip.apply(x, low, high)
+
+
+def where(condition, a, b):
+    """a where condition holds, else b (all three broadcast together)."""
+    condition = condition.data if isinstance(condition, Tensor) else condition
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(like, Tensor):
+        raise TypeError("where: a or b must be a Tensor")
+    a, b = lift(a, like), lift(b, like)
+    condition = backend.xp_of(like.data).asarray(condition, dtype=bool)
+    return Where.apply(a, b, condition=condition)
+
+
+def maximum(a, b):
+    """Elementwise max; at ties the gradient goes to a."""
+    a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
+    return where(a >= b, a, b)
+
+
+def minimum(a, b):
+    a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
+    return where(a <= b, a, b)
+
+
+def _compare(fn):
+    def compare(a, b):
+        a_data = a.data if isinstance(a, Tensor) else a
+        b_data = b.data if isinstance(b, Tensor) else b
+        return constant(backend.xp_of(a_data if isinstance(a, Tensor) else b_data)
+                        .asarray(fn(a_data, b_data)))
+    return compare
+
+
+less = _compare(lambda a, b: a < b)
+less_equal = _compare(lambda a, b: a <= b)
+greater = _compare(lambda a, b: a > b)
+greater_equal = _compare(lambda a, b: a >= b)
+equal = _compare(lambda a, b: a == b)
+not_equal = _compare(lambda a, b: a != b)
+
+
+def logical_not(x):
+    return constant(~x.data.astype(bool))
+
+
+def sign(x):
+    """Not differentiable (its derivative is zero almost everywhere)."""
+    return constant(backend.xp_of(x.data).sign(x.data))
+
+
+def isfinite(x):
+    return constant(backend.xp_of(x.data).isfinite(x.data))

@@ -1,0 +1,185 @@
+"""Reductions and normalisations along axes: sum, mean, var, max, prod, cumsum,
+logsumexp, softmax, log_softmax, argmax."""
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from .elementwise import constant, exp, log, sqrt
+
+
+def normalize_axes(axis, ndim, op):
+    """`axis` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(
+                f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _kept_shape(shape, axes):
+    """The shape a reduction over `axes` has with keepdims=True."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.axes = normalize_axes(axis, x.ndim, "sum")
+        return x.sum(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g.reshape(_kept_shape(x.shape, ctx.axes)).broadcast_to(x.shape)
+
+
+class Extremum(Function):
+    """max or min along axes; the gradient is shared equally among tied extremes."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, largest):
+        ctx.axes = normalize_axes(axis, x.ndim, "max" if largest else "min")
+        if x.size == 0:
+            raise ValueError("zero-size tensor has no maximum or minimum")
+        reduce = x.max if largest else x.min
+        return reduce(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        kept = _kept_shape(x.shape, ctx.axes)
+        hit = x.data == ctx.output.data.reshape(kept)
+        share = hit / hit.sum(axis=ctx.axes, keepdims=True)
+        return g.reshape(kept) * constant(share.astype(x.dtype))
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = normalize_axes(axis, x.ndim, "cumsum")[0]
+        return backend.xp_of(x).cumsum(x, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        # each input adds to every later output, so its gradient is the reversed cumsum
+        return g.flip(ctx.axis).cumsum(ctx.axis).flip(ctx.axis)
+
+
+class Logsumexp(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        xp = backend.xp_of(x)
+        ctx.axes = normalize_axes(axis, x.ndim, "logsumexp")
+        m = x.max(axis=ctx.axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=ctx.axes, keepdims=True)) + m
+        return out if keepdims else out.reshape(
+            tuple(n for i, n in enumerate(x.shape) if i not in ctx.axes))
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        kept = _kept_shape(x.shape, ctx.axes)
+        return g.reshape(kept) * exp(x - ctx.output.reshape(kept))
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        xp = backend.xp_of(x)
+        ctx.axis = normalize_axes(axis, x.ndim, "softmax")
+        e = xp.exp(x - x.max(axis=ctx.axis, keepdims=True))
+        return e / e.sum(axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.output
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def _count(x, axis, op):
+    axes = normalize_axes(axis, x.ndim, op)
+    return int(np.prod([x.shape[a] for a in axes]))
+
+
+def mean(x, axis=None, keepdims=False):
+    return sum(x, axis, keepdims) * (1.0 / builtins.max(_count(x, axis, "mean"), 1))
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    n = _count(x, axis, "var")
+    centered = x - mean(x, axis, keepdims=True)
+    return sum(centered * centered, axis, keepdims) * (1.0 / builtins.max(n - ddof, 1))
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
+def max(x, axis=None, keepdims=False):
+    return Extremum.apply(x, axis=axis, keepdims=keepdims, largest=True)
+
+
+def min(x, axis=None, keepdims=False):
+    return Extremum.apply(x, axis=axis, keepdims=keepdims, largest=False)
+
+
+def prod(x, axis=None, keepdims=False):
+    """Product along axes, as a tree of pairwise multiplies.
+
+    Written with Mul alone, its gradients of every order are exact even where entries are
+    zero (the usual out / x formula is not), at log2(n) ops.
+    """
+    axes = normalize_axes(axis, x.ndim, "prod")
+    rest = [a for a in range(x.ndim) if a not in axes]
+    out_shape = tuple(x.shape[a] for a in rest)
+    n = _count(x, axes, "prod")
+    y = x.transpose(rest + list(axes)).reshape(out_shape + (n,))
+    if n == 0:
+        y = (y.sum(-1) * 0.0 + 1.0).reshape(out_shape + (1,))
+    while y.shape[-1] > 1:
+        if y.shape[-1] % 2:
+            y = y.pad([(0, 0)] * (y.ndim - 1) + [(0, 1)], value=1.0)
+        y = y[..., 0::2] * y[..., 1::2]
+    y = y.reshape(out_shape)
+    return y.reshape(_kept_shape(x.shape, axes)) if keepdims else y
+
+
+def cumsum(x, axis=None):
+    if axis is None:
+        return Cumsum.apply(x.reshape(-1), axis=0)
+    return Cumsum.apply(x, axis=axis)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) with the max taken out first: finite for inputs of any size."""
+    return Logsumexp.apply(x, axis=axis, keepdims=keepdims)
+
+
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def argmax(x, axis=None, keepdims=False):
+    return constant(backend.xp_of(x.data).asarray(x.data.argmax(axis=axis, keepdims=keepdims)))
+
+
+def argmin(x, axis=None, keepdims=False):
+    return constant(backend.xp_of(x.data).asarray(x.data.argmin(axis=axis, keepdims=keepdims)))

@@ -1,0 +1,19 @@
+from setuptools import setup
+
+setup(
+    name="minigen",
+    version="0.1.0",
+    description="Deep generative models from scratch on NumPy and CuPy, with their own "
+                "autodiff engine and kernels",
+    python_requires=">=3.10",
+    packages=["minigen", "minigen.ops", "minigen.kernels"],
+    package_dir={"minigen.kernels": "kernels"},
+    install_requires=["numpy>=1.26", "scipy>=1.11", "numba>=0.59", "scikit-learn>=1.3",
+                      "pillow>=10", "tqdm>=4.60"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "bench": ["torch>=2.1"],
+        "gpu": ["cupy-cuda12x>=13"],
+    },
+    entry_points={"console_scripts": ["minigen=minigen.cli:main"]},
+)
