@@ -13,7 +13,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80"],
         "bench": ["torch>=2.1"],
-        "gpu": ["cupy-cuda12x>=13"],
+        "gpu": ["cupy-cuda13x>=14"],
     },
     entry_points={"console_scripts": ["minigen=minigen.cli:main"]},
 )

@@ -6,8 +6,6 @@ written as that line: their gradients, of every order, follow from the primitive
 """
 import math
 
-import numpy as np
-
 from .. import backend
 from ..autograd import Function, Tensor, is_float
 
@@ -15,12 +13,13 @@ from ..autograd import Function, Tensor, is_float
 def lift(value, like):
     """A constant Tensor for a Python scalar or array used beside the tensor `like`.
 
-    Python floats take `like`'s floating dtype (so x * 0.5 stays float32); arrays keep theirs.
+    Python scalars take `like`'s dtype (so x * 0.5 stays float32), except a float beside an
+    integer tensor, which promotes as in NumPy; arrays keep their dtype.
     """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, float):
-        dtype = like.dtype if is_float(like.dtype) else np.float32
+        dtype = like.dtype if is_float(like.dtype) else None
     elif isinstance(value, (int, bool)):
         dtype = like.dtype
     else:
