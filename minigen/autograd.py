@@ -98,8 +98,7 @@ class Tensor:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
-    def __hash__(self):
-        return id(self)
+    __hash__ = object.__hash__  # by identity; == is elementwise
 
     def __bool__(self):
         return bool(self.data)
@@ -159,12 +158,12 @@ class Tensor:
 def _to_array(data, dtype=None):
     """Raw array from Python data: floats default to float32, arrays keep their dtype."""
     if isinstance(data, Tensor):
-        return data.data if dtype is None else data.data.astype(dtype)
-    if not isinstance(data, np.ndarray) and not isinstance(data, np.generic) \
-            and hasattr(data, "__cuda_array_interface__"):
+        data = data.data
+    if hasattr(data, "__cuda_array_interface__"):
         return data if dtype is None else data.astype(dtype)
     array = np.asarray(data, dtype=dtype)
-    if dtype is None and array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+    from_python = not isinstance(data, (np.ndarray, np.generic))
+    if dtype is None and from_python and array.dtype == np.float64:
         array = array.astype(np.float32)
     return array
 
@@ -198,10 +197,8 @@ class Function:
     the broadcast shape; the engine sums them down to each input's shape.
     """
 
-    def __init__(self):
-        self.inputs = ()
-        self.needs_input_grad = ()
-        self._output = None
+    inputs = ()
+    needs_input_grad = ()
 
     @property
     def output(self):
@@ -217,7 +214,10 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        inputs = tuple(x if isinstance(x, Tensor) else tensor(x) for x in inputs)
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                inputs = tuple(x if isinstance(x, Tensor) else tensor(x) for x in inputs)
+                break
         arrays = [x.data for x in inputs]
         if len(arrays) > 1:
             kind = type(arrays[0])
@@ -232,17 +232,16 @@ class Function:
         except (ValueError, IndexError, TypeError) as e:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise type(e)(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
-        if not isinstance(out, np.ndarray):
+        if type(out) is not np.ndarray:
             out = _to_array(out)
-        if not _GradMode.enabled:
-            return Tensor._make(out, False, None)
-        needs = tuple(x._requires_grad for x in inputs)
-        if not any(needs) or not is_float(out.dtype):
-            return Tensor._make(out, False, None)
-        ctx.inputs, ctx.needs_input_grad = inputs, needs
-        result = Tensor._make(out, True, ctx)
-        ctx._output = weakref.ref(result)
-        return result
+        if _GradMode.enabled and out.dtype.kind == "f":
+            needs = tuple([x._requires_grad for x in inputs])
+            if True in needs:
+                ctx.inputs, ctx.needs_input_grad = inputs, needs
+                result = Tensor._make(out, True, ctx)
+                ctx._output = weakref.ref(result)
+                return result
+        return Tensor._make(out, False, None)
 
     def _release(self):
         """Drop everything this node saved: the graph behind it cannot be walked again."""
