@@ -6,6 +6,8 @@ written as that line: their gradients, of every order, follow from the primitive
 """
 import math
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function, Tensor, is_float
 
@@ -29,6 +31,8 @@ def lift(value, like):
 
 def constant(array):
     """Wrap a raw array (a mask, a sign) as a Tensor outside the graph."""
+    if isinstance(array, np.generic):  # NumPy gives scalars, not 0-d arrays, for 0-d inputs
+        array = np.asarray(array)
     return Tensor._make(array, False, None)
 
 
@@ -138,7 +142,7 @@ class Expm1(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * (ctx.output + 1.0)
+        return g * exp(ctx.inputs[0])  # not out + 1, which cancels to 0 for x << 0
 
 
 class Sqrt(Function):

@@ -56,8 +56,10 @@ class Einsum(Function):
             gx = Einsum.apply(g, *(t for j, t in enumerate(ctx.inputs) if j != i),
                               inputs=[output] + others, output=kept)
             if kept != subs:
-                gx = gx.reshape([x.shape[k] if c in present else 1
-                                 for k, c in enumerate(subs)]).broadcast_to(x.shape)
+                # a '...' dim of size 1 in x may be wider in gx; the engine sums it back
+                sizes = dict(zip(kept, gx.shape))
+                gx = gx.reshape([sizes.get(c, 1) for c in subs]).broadcast_to(
+                    [sizes.get(c, n) for c, n in zip(subs, x.shape)])
             grads.append(gx)
         return tuple(grads)
 

@@ -122,7 +122,8 @@ def mean(x, axis=None, keepdims=False):
 def var(x, axis=None, ddof=0, keepdims=False):
     n = _count(x, axis, "var")
     centered = x - mean(x, axis, keepdims=True)
-    return sum(centered * centered, axis, keepdims) * (1.0 / builtins.max(n - ddof, 1))
+    # no degrees of freedom left (n <= ddof) gives nan or inf, as in NumPy and PyTorch
+    return sum(centered * centered, axis, keepdims) / builtins.max(n - ddof, 0)
 
 
 def std(x, axis=None, ddof=0, keepdims=False):

@@ -129,7 +129,8 @@ def _index_key(key, x):
         if isinstance(k, (list, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
             k = xp.asarray(k)
             if k.dtype == bool:
-                out.extend(k.nonzero())
+                # a 0-d mask has no nonzero(); as in NumPy it adds an axis of length 1 or 0
+                out.extend(k.nonzero() if k.ndim else (k,))
                 continue
             if k.dtype.kind not in "iu":
                 raise IndexError(f"getitem: index arrays must be integer or boolean, "
@@ -153,7 +154,7 @@ def reshape(x, *shape):
 def transpose(x, *axes):
     axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
     axes = tuple(range(x.ndim))[::-1] if not axes else tuple(int(a) for a in axes)
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+    if normalize_axes(axes, x.ndim, "transpose") != tuple(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} "
                          f"axes of a tensor of shape {x.shape}")
     return Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
@@ -246,6 +247,8 @@ def pad(x, pad_width, value=0.0):
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
     if (widths < 0).any():
         raise ValueError(f"pad: negative width in {pad_width}")
+    if x.ndim == 0:
+        return x  # no axis to pad, as np.pad
     return Pad.apply(x, pad_width=tuple(map(tuple, widths.tolist())), value=value)
 
 
@@ -275,8 +278,8 @@ def take_along_axis(x, indices, axis):
             key.append(idx)
         else:
             shape = [1] * x.ndim
-            shape[d] = idx.shape[d]
-            key.append(xp.arange(idx.shape[d]).reshape(shape))
+            shape[d] = x.shape[d]  # broadcasts against idx, as in NumPy
+            key.append(xp.arange(x.shape[d]).reshape(shape))
     return GetItem.apply(x, key=tuple(key))
 
 
