@@ -169,12 +169,13 @@ def _to_array(data, dtype=None):
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
-    """A new leaf tensor. Python floats become float32; NumPy arrays keep their dtype."""
+    """A new leaf tensor holding a copy of `data`. Python floats become float32; arrays
+    keep their dtype unless one is given."""
     array = _to_array(data, dtype)
     if device is not None:
         array = backend.to_device(array, device)
-    if isinstance(data, Tensor) and array is data.data:
-        array = array.copy()
+    if array is data or isinstance(data, Tensor) and array is data.data:
+        array = array.copy()  # an optimiser step must never write into the caller's array
     return Tensor(array, requires_grad=requires_grad)
 
 

@@ -34,6 +34,10 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.axes = normalize_axes(axis, x.ndim, "sum")
+        if x.dtype == np.float32:
+            # NumPy adds rows one by one along a non-contiguous axis: in float32 a batch of
+            # 20,000 already loses four digits, so accumulate in float64
+            return x.sum(axis=ctx.axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
@@ -175,7 +179,11 @@ def softmax(x, axis=-1):
 
 
 def log_softmax(x, axis=-1):
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    """x - logsumexp(x), with the max taken out of x first: for x near 1e4 in float32 the
+    plain difference of two large numbers would keep only three digits. The max is
+    detached (log_softmax does not change when x shifts), so gradients are exact."""
+    shifted = x - max(x, axis=axis, keepdims=True).detach()
+    return shifted - logsumexp(shifted, axis=axis, keepdims=True)
 
 
 def argmax(x, axis=None, keepdims=False):
