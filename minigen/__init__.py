@@ -10,8 +10,10 @@ from .autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled, no_
 from .creation import (arange, eye, full, linspace, ones, ones_like, zeros, zeros_like)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import *  # noqa: F401,F403  (the op library: mg.exp, mg.sum, mg.einsum, ...)
-from .ops import __all__ as _ops
 from .random import rand, randn
+
+# the building blocks, after the op library they are made of
+from . import data, distributions, functional, nn, optim  # noqa: E402
 
 float32, float64, int64, int32, bool_ = "float32", "float64", "int64", "int32", "bool"
 cuda_available = backend.cuda_available

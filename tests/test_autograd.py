@@ -183,6 +183,24 @@ def test_gradcheck_reports_the_wrong_input_and_entry():
                         raise_exception=False) is False
 
 
+def test_gradcheck_of_views_and_nans():
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    assert mg.gradcheck(lambda t: t.reshape(-1), [x])  # an output that views the input
+    assert mg.gradgradcheck(lambda t: t[1:] + 0.0, [x])
+
+    class NanGrad(mg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * float("nan")
+
+    with pytest.raises(mg.GradcheckError):
+        mg.gradcheck(lambda t: NanGrad.apply(t), [x])
+
+
 def test_dtypes_and_promotion():
     assert mg.tensor([1.0, 2.0]).dtype == np.float32
     assert mg.tensor([1, 2]).dtype == np.int64

@@ -399,29 +399,36 @@ def where(condition, a, b):
 def maximum(a, b):
     """Elementwise max; at ties the gradient goes to a."""
     a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
-    return where(a >= b, a, b)
+    return where(_maximum_takes_a(a, b), a, b)
 
 
 def minimum(a, b):
     a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
-    return where(a <= b, a, b)
+    return where(_minimum_takes_a(a, b), a, b)
 
 
-def _compare(fn):
+def _compare(name, fn):
     def compare(a, b):
         a_data = a.data if isinstance(a, Tensor) else a
         b_data = b.data if isinstance(b, Tensor) else b
+        try:
+            result = fn(a_data, b_data)
+        except ValueError as e:  # shapes that do not broadcast: name the op, as Function does
+            raise ValueError(f"{name}: {e}") from None
         return constant(backend.xp_of(a_data if isinstance(a, Tensor) else b_data)
-                        .asarray(fn(a_data, b_data)))
+                        .asarray(result))
+    compare.__name__ = name
     return compare
 
 
-less = _compare(lambda a, b: a < b)
-less_equal = _compare(lambda a, b: a <= b)
-greater = _compare(lambda a, b: a > b)
-greater_equal = _compare(lambda a, b: a >= b)
-equal = _compare(lambda a, b: a == b)
-not_equal = _compare(lambda a, b: a != b)
+less = _compare("less", lambda a, b: a < b)
+less_equal = _compare("less_equal", lambda a, b: a <= b)
+greater = _compare("greater", lambda a, b: a > b)
+greater_equal = _compare("greater_equal", lambda a, b: a >= b)
+equal = _compare("equal", lambda a, b: a == b)
+not_equal = _compare("not_equal", lambda a, b: a != b)
+_maximum_takes_a = _compare("maximum", lambda a, b: a >= b)
+_minimum_takes_a = _compare("minimum", lambda a, b: a <= b)
 
 
 def logical_not(x):
