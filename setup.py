@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="minigen",
@@ -6,7 +6,9 @@ setup(
     description="Deep generative models from scratch on NumPy and CuPy, with their own "
                 "autodiff engine and kernels",
     python_requires=">=3.10",
-    packages=["minigen", "minigen.ops", "minigen.kernels"],
+    # kernels/ is installed as minigen.kernels: every folder in it is one kernel package
+    packages=find_packages(include=["minigen", "minigen.*"]) + ["minigen.kernels"]
+    + [f"minigen.kernels.{name}" for name in find_packages("kernels")],
     package_dir={"minigen.kernels": "kernels"},
     install_requires=["numpy>=1.26", "scipy>=1.11", "numba>=0.59", "scikit-learn>=1.3",
                       "pillow>=10", "tqdm>=4.60"],
