@@ -1,0 +1,116 @@
+"""The `minigen` command: list, train, sample, eval."""
+import argparse
+import json
+import os
+import sys
+
+from . import checkpoint, data, models, trainer
+from .random import Generator
+
+
+def _checkpoint_path(target):
+    return os.path.join(target, "checkpoint.npz") if os.path.isdir(target) else target
+
+
+def cmd_list(args):
+    print("models:")
+    for entry in models.list_models():
+        print(f"  {entry.name:<16} {entry.description}  [data: {', '.join(entry.data)}]")
+    print("datasets:")
+    for name, description in data.list_datasets():
+        print(f"  {name:<18} {description}")
+
+
+def cmd_train(args):
+    overrides = list(args.config or [])
+    for key in ("steps", "batch_size", "lr"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    metrics = trainer.train(args.model, args.data, seed=args.seed, out=args.out,
+                            device=args.device, data_dir=args.data_dir, config=overrides,
+                            early_stop=args.early_stop, resume=args.resume,
+                            progress=not args.quiet)
+    shown = {k: v for k, v in metrics.items() if k != "config"}
+    print(json.dumps(shown, indent=2))
+
+
+def cmd_sample(args):
+    run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
+                                      data_dir=args.data_dir)
+    out = args.out or os.path.join(run.out, "samples.png")
+    trainer.save_samples(run.model, run.spec, out, Generator(args.seed), run.x_train, args.n)
+    print(f"wrote {args.n} samples to {out}")
+
+
+def cmd_eval(args):
+    run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
+                                      data_dir=args.data_dir)
+    x, _ = data.load(run.data_name, args.split, data_dir=args.data_dir)
+    nll = trainer.evaluate(run.model, x, run.config["eval_batch_size"], args.device)
+    result = {"model": run.entry.name, "data": run.data_name, "split": args.split,
+              "step": run.step, **trainer.likelihood_metrics(args.split, nll, run.spec)}
+    print(json.dumps(result, indent=2))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minigen", description="Deep generative models "
+                                     "from scratch: train, sample and evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="models and datasets, one line each").set_defaults(
+        func=cmd_list)
+
+    p = sub.add_parser("train", help="train a model on a dataset")
+    p.add_argument("model")
+    p.add_argument("--data", required=True)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--out", help="run folder (default runs/MODEL-DATA-SEED)")
+    p.add_argument("--early-stop", dest="early_stop", type=int, metavar="N",
+                   help="every N steps evaluate on the validation split; keep the best")
+    p.add_argument("--data-dir", dest="data_dir")
+    p.add_argument("--config", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's "
+                   "checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a trained model")
+    p.add_argument("target", metavar="DIR|CHECKPOINT")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--data-dir", dest="data_dir")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="evaluate a trained model")
+    p.add_argument("target", metavar="DIR|CHECKPOINT")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--data-dir", dest="data_dir")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (checkpoint.CheckpointError, FileNotFoundError, ValueError, KeyError) as e:
+        if os.environ.get("MINIGEN_DEBUG"):
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"minigen: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
