@@ -13,7 +13,7 @@ setup(
     install_requires=["numpy>=1.26", "scipy>=1.11", "numba>=0.59", "scikit-learn>=1.3",
                       "pillow>=10", "tqdm>=4.60"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "mpmath>=1.3"],
         "bench": ["torch>=2.1"],
         "gpu": ["cupy-cuda13x>=14"],
     },
