@@ -11,7 +11,8 @@ setup(
     + [f"minigen.kernels.{name}" for name in find_packages("kernels")],
     package_dir={"minigen.kernels": "kernels"},
     install_requires=["numpy>=1.26", "scipy>=1.11", "numba>=0.59", "scikit-learn>=1.3",
-                      "pillow>=10", "tqdm>=4.60"],
+                      "pillow>=10", "tqdm>=4.60",
+                      "threadpoolctl>=3.1"],  # already a scikit-learn dependency
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80", "mpmath>=1.3"],
         "bench": ["torch>=2.1"],

@@ -3,13 +3,13 @@
     import minigen.functional as F
     y = F.conv2d(x, w, b, stride=2, padding=1)
 
-Everything here is composed from the op library except one pair of primitives, `Unfold`
-(im2col: every kernel-sized window of the input laid out as a column) and `Fold` (col2im:
-its adjoint, which adds each column back onto the window it came from). Each is the other's
-backward, so a convolution built as "unfold, then one matrix multiply" has gradients of
-every order (WGAN-GP differentiates the gradient of a conv net). conv1d is conv2d on a
-height-1 image, the transposed convolution is a matrix multiply followed by a fold, and
-pooling reduces the unfolded windows.
+The convolutions, attention and the coupling layer run on the hand-written kernels of
+minigen.kernels (through minigen.ops: conv, causal, attention, flow), whose backward passes
+are made of the kernels' own adjoints, so gradients of every order work (WGAN-GP
+differentiates the gradient of a conv net). Pooling is composed from the op library and one
+pair of primitives, `Unfold` (im2col: every kernel-sized window of the input laid out as a
+column) and `Fold` (col2im: its adjoint, which adds each column back onto the window it came
+from); each is the other's backward, and pooling reduces the unfolded windows.
 """
 import math
 
@@ -19,10 +19,16 @@ from . import backend, ops, random
 from .autograd import Function, Tensor
 from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
                   take_along_axis, var)
+from .ops import conv as _conv
+from .ops.attention import attention
+from .ops.causal import causal_conv1d
+from .ops.conv import masked_conv2d
 from .ops.elementwise import constant, lift
+from .ops.flow import actnorm, affine_coupling, invertible_conv1x1
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
+    "actnorm", "affine_coupling", "attention", "causal_conv1d", "masked_conv2d",
+    "invertible_conv1x1", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
     "conv_transpose2d", "cross_entropy", "dropout", "embedding", "kl_normal", "layer_norm",
     "linear", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "upsample_nearest",
 ]
@@ -139,28 +145,17 @@ def linear(x, w, b=None):
     return y if b is None else y + b
 
 
-def _add_channel_bias(y, b):
-    return y if b is None else y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
-
-
 def _image_major(y, n, size):
     """(C, N*oh*ow), the layout of columns, as an (N, C, oh, ow) batch of images."""
     return y.reshape((y.shape[0], n) + size).transpose(1, 0, 2, 3)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
-    """2-d cross-correlation of x (N, C, H, W) with w (O, C, kh, kw), as torch's conv2d:
-    unfold the windows, then one matrix multiply."""
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C, kh, kw), "
-                         f"got {x.shape} and {w.shape}")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels, weight {w.shape} "
-                         f"expects {w.shape[1]}")
-    params = _window_params("conv2d", w.shape[2:], stride, padding, dilation)
-    cols = Unfold.apply(x, **params)                       # (C*kh*kw, N*oh*ow)
-    y = w.reshape(w.shape[0], -1) @ cols                   # (O, N*oh*ow)
-    return _add_channel_bias(_image_major(y, x.shape[0], _output_size(x.shape[2:], params)), b)
+    """2-d cross-correlation of x (N, C, H, W) with w (O, C, kh, kw), as torch's conv2d,
+    on the conv2d kernel (minigen.kernels.conv2d: im2col in Numba, one BLAS product per
+    group of images). Its backward is made of the same kernel's adjoints, themselves
+    differentiable, so gradients of every order work."""
+    return _conv.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation)
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -177,37 +172,10 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1):
 
 def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, dilation=1):
     """The adjoint of conv2d in x (its gradient with respect to the input), with w of shape
-    (C_in, C_out, kh, kw) as torch's conv_transpose2d: each input pixel scatters a weighted
-    copy of the kernel onto the output, i.e. a matrix multiply followed by a fold."""
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv_transpose2d: expected input (N, C_in, H, W) and weight "
-                         f"(C_in, C_out, kh, kw), got {x.shape} and {w.shape}")
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels, weight "
-                         f"{w.shape} expects {w.shape[0]}")
-    params = _window_params("conv_transpose2d", w.shape[2:], stride, padding, dilation)
-    extra = _pair(output_padding, "output_padding", "conv_transpose2d")
-    for e, s, d in zip(extra, params["stride"], params["dilation"]):
-        if e < 0 or (e >= s and e >= d):
-            raise ValueError(f"conv_transpose2d: output_padding {extra} must be smaller than "
-                             f"stride {params['stride']} or dilation {params['dilation']}")
-    out_size = tuple((n - 1) * s - 2 * p + d * (k - 1) + e + 1 for n, s, p, d, k, e in
-                     zip(x.shape[2:], params["stride"], params["padding"],
-                         params["dilation"], w.shape[2:], extra))
-    if min(out_size) < 1:
-        raise ValueError(f"conv_transpose2d: input {x.shape} gives an empty output "
-                         f"{out_size}; reduce the padding {params['padding']}")
-    n, c_in, h, wd = x.shape
-    pixels = x.transpose(1, 0, 2, 3).reshape(c_in, -1)        # (C_in, N*H*W)
-    cols = w.reshape(c_in, -1).T @ pixels                     # (C_out*kh*kw, N*H*W)
-    windows = _output_size(out_size, params)
-    if windows != (h, wd):
-        # an output_padding of at least the stride (allowed where the dilation is larger)
-        # makes room for more windows than the input has pixels: those windows are empty
-        cols = pad(cols.reshape(-1, n, h, wd),
-                   ((0, 0), (0, 0), (0, windows[0] - h), (0, windows[1] - wd)))
-        cols = cols.reshape(cols.shape[0], -1)
-    return _add_channel_bias(Fold.apply(cols, output_size=out_size, **params), b)
+    (C_in, C_out, kh, kw) as torch's conv_transpose2d: each input pixel adds a weighted copy
+    of the kernel onto the output. Runs conv2d's input-gradient kernel."""
+    return _conv.conv_transpose2d(x, w, b, stride=stride, padding=padding,
+                                  output_padding=output_padding, dilation=dilation)
 
 
 def _pool_windows(op, x, kernel_size, stride, padding):
