@@ -77,7 +77,11 @@ def list_models():
 
 
 def _import_all():
-    from . import histogram, made  # noqa: F401  (each module registers its models)
+    """Import every module of this package: each registers its own models."""
+    import importlib
+    import pkgutil
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def _parse_value(key, text, default):
