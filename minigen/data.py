@@ -5,8 +5,8 @@
     x, _ = mg.data.load("toy-moons")                 # float32 (10000, 2), no labels
 
 Every dataset returns a pair `(x, y)`: images as uint8 (N, C, H, W) with int64 labels,
-toy densities as float32 (N, 2), text as a uint8 array of byte codes; `y` is None where
-a dataset has no labels.
+toy densities as float32 (N, 2) (toy-1d: (N, 1)), text as a uint8 array of byte codes;
+`y` is None where a dataset has no labels.
 
 Splits:
     "train", "test"       DATA.md's fixed splits; "train" is always the whole train split.
@@ -299,7 +299,8 @@ def _find_files(name, filenames, dirs, how_to_get, suffixes):
 
 
 # ---------------------------------------------------------------------------------------
-# Generated data: 2-D toy densities, as in the FFJORD / flow and GAN literature
+# Generated data: 2-D toy densities, as in the FFJORD / flow and GAN literature, and one
+# 1-D mixture
 
 
 def _moons(rng, n):
@@ -341,6 +342,14 @@ def _rings(rng, n):
     angle = rng.uniform(0, 2 * np.pi, n)
     xy = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
     return xy + rng.normal(0, 0.08, (n, 2))
+
+
+def _three_gaussians_1d(rng, n):
+    # a fixed 1-D mixture for the scalar CDF flow: a broad mode between two narrow ones,
+    # weights 0.25, 0.5, 0.25, means -2, 0.5, 3, standard deviations 0.4, 0.9, 0.3
+    k = rng.choice(3, n, p=[0.25, 0.5, 0.25])
+    return (np.array([-2.0, 0.5, 3.0])[k] + np.array([0.4, 0.9, 0.3])[k]
+            * rng.normal(0, 1, n))[:, None]
 
 
 def _toy(density):
@@ -410,6 +419,7 @@ _DATASETS = {
     "toy-checkerboard": ("2-D uniform checkerboard", _toy(_checkerboard)),
     "toy-spirals": ("2-D two interleaved spirals", _toy(_spirals)),
     "toy-rings": ("2-D four concentric rings", _toy(_rings)),
+    "toy-1d": ("1-D mixture of three Gaussians, (N, 1)", _toy(_three_gaussians_1d)),
     "shapes": ("binary 1x16x16 squares, circles, triangles and lines, 4 classes", _shapes),
     "fortunes": ("English text from the fortune files, as byte codes; package fortunes",
                  _fortunes),

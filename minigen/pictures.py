@@ -1,5 +1,6 @@
 """Pictures a person would rather look at than read: image grids, 2-D scatters and density
-heat maps, written as PNG with Pillow."""
+heat maps, 1-D densities over histograms and a flow's deformed latent grid, written as PNG
+with Pillow."""
 import math
 import os
 
@@ -93,3 +94,93 @@ def scatter(points, path, box=None, size=320):
     """2-D points as a scatter plot."""
     panel = _scatter_panel([(points, (31, 119, 180))], box or data_box(points), size)
     _atomic_save(panel, path)
+
+
+def density_1d(log_density, box, samples, path, data=None, bins=60, width=640, height=320):
+    """A 1-D model at a glance: the data's histogram (grey bars), the samples' histogram
+    (blue steps) and the model's density (red curve), all as densities on one scale over
+    `box` = ((low, high),). `log_density` maps (M, 1) points to (M,) values."""
+    (x0, x1), = box
+    margin = 24
+    plot_w, plot_h = width - 2 * margin, height - 2 * margin
+    xs = np.linspace(x0, x1, plot_w)
+    curve = np.exp(np.asarray(log_density(xs[:, None]), dtype=np.float64))
+    edges = np.linspace(x0, x1, bins + 1)
+
+    def histogram(points):
+        if points is None:
+            return None
+        counts, _ = np.histogram(np.asarray(points, np.float64).ravel(), edges)
+        return counts / max(len(np.ravel(points)), 1) / (edges[1] - edges[0])
+
+    data_hist, sample_hist = histogram(data), histogram(samples)
+    top = 1.1 * max(curve.max(), *(h.max() for h in (data_hist, sample_hist)
+                                   if h is not None), 1e-12)
+
+    def px(value):
+        return margin + (value - x0) / (x1 - x0) * plot_w
+
+    def py(density):
+        return margin + plot_h * (1 - np.minimum(density, top) / top)
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    if data_hist is not None:
+        for lo, hi, h in zip(edges[:-1], edges[1:], data_hist):
+            draw.rectangle([px(lo), py(h), px(hi), py(0)], fill=(205, 205, 205))
+    if sample_hist is not None:
+        steps = [(px(edges[0]), py(0))]
+        for lo, hi, h in zip(edges[:-1], edges[1:], sample_hist):
+            steps += [(px(lo), py(h)), (px(hi), py(h))]
+        draw.line(steps + [(px(edges[-1]), py(0))], fill=(31, 119, 180), width=2)
+    draw.line(list(zip(px(xs), py(curve))), fill=(214, 39, 40), width=2)
+    draw.line([(margin, py(0)), (width - margin, py(0))], fill="black")
+    draw.text((margin, height - margin + 4), f"{x0:.2f}", fill="black")
+    draw.text((width - margin - 40, height - margin + 4), f"{x1:.2f}", fill="black")
+    draw.text((margin + 4, 4), "model density (red), samples (blue), data (grey)",
+              fill="black")
+    _atomic_save(image, path)
+
+
+def latent_grid(from_uniform, box, path, lines=15, points=200, size=320):
+    """How a flow bends its latent space: the grid lines u1 = c and u2 = c of the unit
+    square (left), drawn in the base's CDF coordinates, and their images in data space
+    (right) through the model's inverse. `from_uniform` maps (M, 2) u in (0, 1)^2 to (M, 2)
+    points. Equal steps in u hold equal base probability, so each cell of the grid holds the
+    same mass in both panels: cells crowd where the density is high."""
+    levels = (np.arange(lines) + 0.5) / lines
+    along = np.linspace(0.5 / points, 1 - 0.5 / points, points)
+    families = []
+    for axis in (0, 1):
+        u = np.empty((lines, points, 2))
+        u[..., axis] = levels[:, None]
+        u[..., 1 - axis] = along[None, :]
+        families.append(u)
+    u = np.concatenate(families).reshape(-1, 2)
+    x = np.asarray(from_uniform(u), dtype=np.float64).reshape(2 * lines, points, 2)
+    colours = [(31, 119, 180)] * lines + [(255, 127, 14)] * lines
+    panels = [_polyline_panel(u.reshape(2 * lines, points, 2), colours, ((0, 1), (0, 1)),
+                              size),
+              _polyline_panel(x, colours, box, size)]
+    canvas = Image.new("RGB", (2 * size + 10, size), "white")
+    canvas.paste(panels[0], (0, 0))
+    canvas.paste(panels[1], (size + 10, 0))
+    _atomic_save(canvas, path)
+
+
+def _polyline_panel(curves, colours, box, size):
+    """Curves (L, P, 2) as polylines on `box`; a segment leaving the box by more than one
+    box width is dropped rather than drawn towards a point far off the canvas."""
+    (x0, x1), (y0, y1) = box
+    panel = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(panel)
+    for curve, colour in zip(curves, colours):
+        us = (curve[:, 0] - x0) / (x1 - x0) * size
+        vs = (y1 - curve[:, 1]) / (y1 - y0) * size
+        near = (np.abs(us - size / 2) < 1.5 * size) & (np.abs(vs - size / 2) < 1.5 * size) \
+            & np.isfinite(us) & np.isfinite(vs)
+        for i in range(len(curve) - 1):
+            if near[i] and near[i + 1]:
+                draw.line([(us[i], vs[i]), (us[i + 1], vs[i + 1])], fill=colour, width=1)
+    draw.rectangle([0, 0, size - 1, size - 1], outline=(160, 160, 160))
+    return panel

@@ -23,6 +23,7 @@ from .autograd import no_grad, tensor
 from .random import Generator
 
 SAMPLE_COUNT = 64
+HISTOGRAM_SAMPLES = 5000
 
 
 def data_spec(name, x, y):
@@ -56,24 +57,38 @@ def likelihood_metrics(prefix, nll, spec):
 
 
 def save_samples(model, spec, path, generator, x_reference, n=SAMPLE_COUNT):
-    """samples.png: a grid for images, density beside samples for 2-D data; text to .txt."""
-    model.eval()
-    with no_grad():
-        samples = model.sample(n, generator)
-        samples = samples.numpy() if hasattr(samples, "numpy") else np.asarray(samples)
-    model.train()
-    if spec.is_image:
-        pictures.image_grid(samples, path, levels=spec.levels)
-    elif spec.kind == "continuous" and spec.shape == (2,):
+    """samples.png: a grid for images, density beside samples for 2-D data (and, for a flow
+    with from_uniform, latent_grid.png beside it), density over histograms for 1-D data
+    (at least HISTOGRAM_SAMPLES samples: a histogram of 64 says little); text to .txt."""
+    one_d = spec.kind == "continuous" and spec.shape == (1,)
+    model.eval()  # the pictures too: a density drawn in training mode is not the model's
+    try:
+        with no_grad():
+            samples = model.sample(max(n, HISTOGRAM_SAMPLES) if one_d else n, generator)
+            samples = samples.numpy() if hasattr(samples, "numpy") else np.asarray(samples)
+
         def log_density(points):
             with no_grad():
                 return -model.nll(tensor(points.astype(np.float32))).numpy()
-        pictures.density_and_samples(log_density, pictures.data_box(x_reference), samples,
-                                     path, data=x_reference[:2000])
-    else:
-        with open(os.path.splitext(path)[0] + ".txt", "w") as f:
-            for row in samples:
-                f.write(repr(row.tolist()) + "\n")
+
+        if spec.is_image:
+            pictures.image_grid(samples, path, levels=spec.levels)
+        elif spec.kind == "continuous" and spec.shape == (2,):
+            box = pictures.data_box(x_reference)
+            pictures.density_and_samples(log_density, box, samples, path,
+                                         data=x_reference[:2000])
+            if hasattr(model, "from_uniform"):
+                pictures.latent_grid(model.from_uniform, box,
+                                     os.path.join(os.path.dirname(path), "latent_grid.png"))
+        elif one_d:
+            pictures.density_1d(log_density, pictures.data_box(x_reference), samples, path,
+                                data=x_reference)
+        else:
+            with open(os.path.splitext(path)[0] + ".txt", "w") as f:
+                for row in samples:
+                    f.write(repr(row.tolist()) + "\n")
+    finally:
+        model.train()
     return samples
 
 

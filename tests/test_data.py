@@ -16,7 +16,7 @@ from minigen.data import BatchSampler, DatasetNotFoundError, batches, load
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 TOYS = ["toy-moons", "toy-8gaussians", "toy-checkerboard", "toy-spirals", "toy-rings"]
-ALL_NAMES = ["digits", "digits-bin", "fashion-mnist", "fashion-mnist-bin", "mnist", *TOYS,
+ALL_NAMES = ["digits", "digits-bin", "fashion-mnist", "fashion-mnist-bin", "mnist", *TOYS, "toy-1d",
              "shapes", "fortunes"]
 
 
