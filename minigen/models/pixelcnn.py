@@ -1,0 +1,44 @@
+"""PixelCNN (van den Oord et al., 2016, "Pixel Recurrent Neural Networks", section 3.5).
+
+p(x) = prod_i p(x_i | x_<i) over the pixels in raster order (eq. 1), and for colour images
+p(x_i | x_<i) = p(R | x_<i) p(G | R, x_<i) p(B | R, G, x_<i) (eq. 2); the loss is -log p(x)
+(minigen.layers.pixelcnn.PixelModel). A stack of masked convolutions gives all the
+conditionals in one pass: a type-A first layer (a pixel never sees itself), residual blocks
+of type-B layers, and a 1x1 head to a Bernoulli logit per subpixel for binary data or a
+categorical over K levels. The masks make the network causal but leave a blind spot:
+stacked k x k masks grow the view up and to the left, never into the wedge up and to the
+right of the pixel (the Gated PixelCNN removes it).
+
+Conditional (`conditional=true`): p(x | y), with a learned bias per class added inside each
+residual block; the labels are an argument of loss, nll and sample.
+"""
+from .. import nn
+from ..layers.pixelcnn import MaskedConv2d, OutputHead, PixelModel, ResidualBlock
+from . import register
+
+
+@register("pixelcnn", "PixelCNN: type-A masked conv, residual type-B blocks, 1x1 head",
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes"),
+          channels=64, blocks=5, first_kernel=5, kernel=3, conditional=False, steps=750,
+          batch_size=128, lr=1e-3)
+class PixelCNN(PixelModel):
+    def __init__(self, spec, generator, channels=64, blocks=5, first_kernel=5, kernel=3,
+                 conditional=False):
+        super().__init__(spec, "pixelcnn", conditional)
+        groups = self.color_groups
+        if channels % (2 * groups):
+            raise ValueError(f"pixelcnn: channels={channels} must be a multiple of "
+                             f"{2 * groups} for {groups}-channel images (the colour groups "
+                             f"split the features, the residual blocks halve them)")
+        self.first = MaskedConv2d(groups, channels, first_kernel, "A", groups, generator)
+        self.blocks = nn.ModuleList([
+            ResidualBlock(channels, kernel, groups, self.num_classes, generator)
+            for _ in range(blocks)])
+        self.head = OutputHead(channels, self.likelihood.out_channels, groups, generator)
+
+    def forward(self, x, labels=None):
+        """Logits (N, C or C*K, H, W) of every p(x_i | x_<i), for x scaled to [0, 1]."""
+        h = self.first(x)
+        for block in self.blocks:
+            h = block(h, labels)
+        return self.head(h)

@@ -1,0 +1,57 @@
+"""A causal Transformer (decoder only, Vaswani et al. 2017; as GPT, Radford et al. 2018) on
+sequences of discrete values: images in raster order, text as windows of byte codes.
+
+    p(x) = prod_t p(x_t | x_<t)
+
+Each value x_t is embedded (a table of K rows), and the sequence of embeddings is shifted
+one step right behind a learned start vector, so the input at step t is the embedding of
+x_{t-1} (the start vector at t = 0). Positions are added (learned, or the fixed sinusoids
+of section 3.5). Pre-LayerNorm blocks follow (layers/sequence.py: TransformerBlock),
+h = h + MHA(LN(h)) with causal attention, where step t attends to steps <= t only, and
+h = h + MLP(LN(h)) with a GELU; then a final LayerNorm and a Linear head: a Bernoulli
+logit per step for binary data, K logits of a categorical otherwise. The shift and the
+causal attention together make the output at t a function of x_<t alone.
+
+Initialisation is torch's default per layer; the token table, start vector and learned
+positions are N(0, 1), as torch's nn.Embedding.
+"""
+import numpy as np
+
+from .. import functional as F
+from .. import nn
+from ..layers.sequence import Dense, Positions, SequenceModel, TransformerBlock, shift_right
+from . import register
+
+
+@register("transformer", "causal Transformer: pre-LayerNorm multi-head self-attention, "
+          "learned or sinusoidal positions, on images in raster order and on text",
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fortunes"),
+          d_model=64, heads=4, layers=2, mlp=256, positions="learned", context=128,
+          steps=1000, batch_size=100, lr=1e-3)
+class Transformer(SequenceModel):
+    def __init__(self, spec, generator, d_model=64, heads=4, layers=2, mlp=256,
+                 positions="learned", context=128):
+        super().__init__(spec, context)
+        d_model, heads, layers, mlp = int(d_model), int(heads), int(layers), int(mlp)
+        if positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"transformer: positions must be 'learned' or 'sinusoidal', not "
+                             f"{positions!r}")
+        self.tokens = nn.Embedding(self.levels, d_model)
+        self.tokens.reset_parameters(generator)
+        self.start = nn.Parameter(np.zeros(d_model, dtype=np.float32))
+        nn.init.normal_(self.start, generator=generator)
+        self.positions = Positions(positions, self.length, d_model, generator=generator)
+        self.blocks = nn.ModuleList([TransformerBlock(d_model, heads, mlp, generator)
+                                     for _ in range(layers)])
+        self.norm = nn.LayerNorm(d_model)
+        self.head = Dense(d_model, self.outputs, generator)
+
+    def encode(self, values):
+        """The embedding of each value, (N, T, d_model), still in the steps of x."""
+        return F.embedding(values, self.tokens.weight)
+
+    def network(self, features):
+        h = shift_right(features, self.start) + self.positions(features.shape[1])
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm(h))
