@@ -39,15 +39,22 @@ def cmd_sample(args):
     run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
                                       data_dir=args.data_dir)
     out = args.out or os.path.join(run.out, "samples.png")
-    trainer.save_samples(run.model, run.spec, out, Generator(args.seed), run.x_train, args.n)
+    if args.label is not None and not run.conditional:
+        raise ValueError(f"--label: {run.entry.name} was not trained as a conditional model "
+                         f"(--config conditional=true)")
+    if args.label is not None and not 0 <= args.label < run.spec.num_classes:
+        raise ValueError(f"--label {args.label}: {run.data_name} has classes 0 to "
+                         f"{run.spec.num_classes - 1}")
+    trainer.save_samples(run.model, run.spec, out, Generator(args.seed), run.x_train, args.n,
+                         labels=args.label)
     print(f"wrote {args.n} samples to {out}")
 
 
 def cmd_eval(args):
     run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
                                       data_dir=args.data_dir)
-    x, _ = data.load(run.data_name, args.split, data_dir=args.data_dir)
-    nll = trainer.evaluate(run.model, x, run.config["eval_batch_size"], args.device)
+    x, y = data.load(run.data_name, args.split, data_dir=args.data_dir)
+    nll = run.evaluate_data(x, y)
     result = {"model": run.entry.name, "data": run.data_name, "split": args.split,
               "step": run.step, **trainer.likelihood_metrics(args.split, nll, run.spec)}
     print(json.dumps(result, indent=2))
@@ -82,6 +89,8 @@ def build_parser():
     p = sub.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("target", metavar="DIR|CHECKPOINT")
     p.add_argument("--n", type=int, default=64)
+    p.add_argument("--label", type=int, help="the class to draw, for a conditional model "
+                   "(default: each class in turn)")
     p.add_argument("--out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -36,14 +36,21 @@ def data_spec(name, x, y):
     return models.DataSpec(name, x.shape[1:], "discrete", levels, classes)
 
 
-def evaluate(model, x, batch_size, device):
-    """Mean negative log-likelihood per example (nats) of the data x."""
+def evaluate(model, x, batch_size, device, y=None):
+    """Mean negative log-likelihood per example (nats) of the data x; with labels y, of
+    p(x | y) (a conditional model). Text (one 1-D array) is scored in stretches of
+    batch_size characters, per character."""
     model.eval()
     total = 0.0
     with no_grad():
         for start in range(0, len(x), batch_size):
             batch = tensor(x[start:start + batch_size], device=device)
-            total += float(model.nll(batch).numpy().astype(np.float64).sum())
+            if y is None:
+                nll = model.nll(batch)
+            else:
+                nll = model.nll(batch, labels=tensor(y[start:start + batch_size],
+                                                     device=device))
+            total += float(nll.numpy().astype(np.float64).sum())
     model.train()
     return total / len(x)
 
@@ -56,15 +63,22 @@ def likelihood_metrics(prefix, nll, spec):
     return out
 
 
-def save_samples(model, spec, path, generator, x_reference, n=SAMPLE_COUNT):
+def save_samples(model, spec, path, generator, x_reference, n=SAMPLE_COUNT, labels=None):
     """samples.png: a grid for images, density beside samples for 2-D data (and, for a flow
     with from_uniform, latent_grid.png beside it), density over histograms for 1-D data
-    (at least HISTOGRAM_SAMPLES samples: a histogram of 64 says little); text to .txt."""
+    (at least HISTOGRAM_SAMPLES samples: a histogram of 64 says little); text to .txt.
+    A conditional model draws the given labels (N,), or by default each class in turn."""
     one_d = spec.kind == "continuous" and spec.shape == (1,)
     model.eval()  # the pictures too: a density drawn in training mode is not the model's
     try:
         with no_grad():
-            samples = model.sample(max(n, HISTOGRAM_SAMPLES) if one_d else n, generator)
+            count = max(n, HISTOGRAM_SAMPLES) if one_d else n
+            if getattr(model, "num_classes", None):
+                labels = np.arange(count) % model.num_classes if labels is None \
+                    else np.broadcast_to(np.asarray(labels, dtype=np.int64), (count,))
+                samples = model.sample(count, generator, labels=labels)
+            else:
+                samples = model.sample(count, generator)
             samples = samples.numpy() if hasattr(samples, "numpy") else np.asarray(samples)
 
         def log_density(points):
@@ -84,9 +98,12 @@ def save_samples(model, spec, path, generator, x_reference, n=SAMPLE_COUNT):
             pictures.density_1d(log_density, pictures.data_box(x_reference), samples, path,
                                 data=x_reference)
         else:
-            with open(os.path.splitext(path)[0] + ".txt", "w") as f:
+            with open(os.path.splitext(path)[0] + ".txt", "w", encoding="utf-8") as f:
                 for row in samples:
-                    f.write(repr(row.tolist()) + "\n")
+                    if spec.shape == ():  # text: byte codes, one sample per paragraph
+                        f.write(bytes(row.astype(np.uint8)).decode("latin-1") + "\n\n")
+                    else:
+                        f.write(repr(row.tolist()) + "\n")
     finally:
         model.train()
     return samples
@@ -106,11 +123,11 @@ class Run:
         self.data_dir, self.early_stop = data_dir, early_stop
         self.out = out or os.path.join("runs", f"{model_name}-{data_name}-{seed}")
         train_split = "train-minus-valid" if early_stop else "train"
-        self.x_train, y_train = data.load(data_name, train_split, data_dir=data_dir)
-        self.x_test, _ = data.load(data_name, "test", data_dir=data_dir)
-        self.x_valid = data.load(data_name, "valid", data_dir=data_dir)[0] if early_stop \
-            else None
-        self.spec = data_spec(data_name, self.x_train, y_train)
+        self.x_train, self.y_train = data.load(data_name, train_split, data_dir=data_dir)
+        self.x_test, self.y_test = data.load(data_name, "test", data_dir=data_dir)
+        self.x_valid, self.y_valid = data.load(data_name, "valid", data_dir=data_dir) \
+            if early_stop else (None, None)
+        self.spec = data_spec(data_name, self.x_train, self.y_train)
         self.model = self.entry.cls(self.spec, generator=Generator([seed, 0]),
                                     **models.model_config(self.config))
         self.model.to(device)
@@ -119,7 +136,14 @@ class Run:
         steps = self.config["steps"]
         self.schedule = optim.warmup_cosine(self.optimizer, self.config["warmup"], steps) \
             if self.config["cosine"] or self.config["warmup"] else None
-        self.sampler = data.BatchSampler(len(self.x_train), self.config["batch_size"], seed)
+        # text is one long sequence: a training example is a window of `context` characters,
+        # drawn by its start
+        self.window = self.config.get("context") if self.spec.shape == () else None
+        if self.spec.shape == () and not self.window:
+            raise ValueError(f"model {model_name} has no `context` setting, so it cannot "
+                             f"read text ({data_name}) as windows of characters")
+        starts = len(self.x_train) - (self.window or 1) + 1
+        self.sampler = data.BatchSampler(starts, self.config["batch_size"], seed)
         self.generator = Generator([seed, 1])
         self.step = 0
         self.train_seconds = 0.0
@@ -193,8 +217,8 @@ class Run:
         with _interrupt_at_step_boundary() as interrupted:
             while self.step < end and not interrupted:
                 started = time.perf_counter()
-                batch = tensor(self.x_train[self.sampler.indices(self.step)], device=self.device)
-                loss = self.model.loss(batch, self.generator)
+                loss = self.model.loss(*self._batch(self.step), self.generator,
+                                       **self._labels(self.y_train, self.step))
                 self.optimizer.zero_grad()
                 loss.backward()
                 if cfg["clip_grad"] > 0:
@@ -220,14 +244,51 @@ class Run:
             raise KeyboardInterrupt
         return self.step >= steps
 
+    @property
+    def conditional(self):
+        """Whether the model is p(x | label): it then gets the labels with every batch."""
+        return bool(getattr(self.model, "num_classes", None))
+
+    def _batch(self, step):
+        """(the training batch of this step,): images or points, or text windows."""
+        index = self.sampler.indices(step)
+        if self.window is not None:
+            index = index[:, None] + np.arange(self.window)
+        return (tensor(self.x_train[index], device=self.device),)
+
+    def _labels(self, y, step):
+        if not self.conditional:
+            return {}
+        if y is None:
+            raise ValueError(f"{self.entry.name}: a conditional model needs labelled data; "
+                             f"{self.data_name} has no labels")
+        return {"labels": tensor(y[self.sampler.indices(step)], device=self.device)}
+
+    def evaluate(self, split="test"):
+        """Mean nll per example of this run's test or validation split."""
+        x, y = {"test": (self.x_test, self.y_test),
+                "valid": (self.x_valid, self.y_valid)}[split]
+        return self.evaluate_data(x, y)
+
+    def evaluate_data(self, x, y=None):
+        """Mean nll per example of data x (labels y for a conditional model); text is scored
+        per character in stretches of whole context windows, so the figure does not depend
+        on where the eval batches cut it."""
+        size = self.config["eval_batch_size"]
+        if self.window is not None:
+            size = max(1, size // self.window) * self.window
+        if self.conditional and y is None:
+            raise ValueError(f"{self.entry.name}: a conditional model is evaluated on "
+                             f"labelled data")
+        return evaluate(self.model, x, size, self.device, y if self.conditional else None)
+
     def _periodic(self, since_log):
         cfg, step = self.config, self.step
         row = None
         if cfg["eval_every"] and step % cfg["eval_every"] == 0:
-            row = {"test_nll_nats": evaluate(self.model, self.x_test, cfg["eval_batch_size"],
-                                             self.device)}
+            row = {"test_nll_nats": self.evaluate("test")}
         if self.early_stop and step % self.early_stop == 0:
-            valid = evaluate(self.model, self.x_valid, cfg["eval_batch_size"], self.device)
+            valid = self.evaluate("valid")
             row = dict(row or {}, valid_nll_nats=valid)
             if self.best is None or valid < self.best["valid_nll_nats"]:
                 self.best = {"step": step, "valid_nll_nats": valid,
@@ -255,8 +316,7 @@ class Run:
             self.model.load_state_dict(self.best["params"])
             metrics.update(best_step=self.best["step"],
                            valid_nll_nats=self.best["valid_nll_nats"])
-        test_nll = evaluate(self.model, self.x_test, self.config["eval_batch_size"],
-                            self.device)
+        test_nll = self.evaluate("test")
         metrics.update(likelihood_metrics("test", test_nll, self.spec))
         save_samples(self.model, self.spec, os.path.join(self.out, "samples.png"),
                      Generator([self.seed, 2]), self.x_train)

@@ -191,9 +191,6 @@ def test_fortunes_windows_train_and_test_bpd_is_bits_per_character(name):
 
 
 @needs_fortunes
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the trainer draws batches of "
-                   "single characters (BatchSampler over positions); text models need "
-                   "(batch, context) windows of consecutive characters: a trainer change")
 def test_cli_trains_wavenet_on_fortunes(tmp_path):
     out = tmp_path / "text"
     assert cli.main(["train", "wavenet", "--data", "fortunes", "--out", str(out), "--quiet",
