@@ -3,7 +3,8 @@
     python -m benchmarks [--threads N] [--repeats R] [--no-write]
 
 A group is a module here with NAME and run(args) -> rows; each writes its own
-benchmarks/results/<NAME>.json.
+benchmarks/results/<NAME>.json. Other modules (the parity script, the PyTorch models) are
+not groups and are skipped.
 """
 import importlib
 import pkgutil
@@ -15,7 +16,8 @@ NOT_GROUPS = {"common", "__main__"}
 
 def groups():
     names = sorted(m.name for m in pkgutil.iter_modules(package_path) if m.name not in NOT_GROUPS)
-    return [importlib.import_module(f"benchmarks.{name}") for name in names]
+    modules = [importlib.import_module(f"benchmarks.{name}") for name in names]
+    return [m for m in modules if hasattr(m, "NAME") and hasattr(m, "run")]
 
 
 def main(argv=None):

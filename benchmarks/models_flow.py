@@ -1,0 +1,131 @@
+"""M6, one RealNVP training step (forward, backward, Adam update) on digits, batch 128,
+against the PyTorch build of the same model (benchmarks.torch_models.realnvp).
+
+The model is the parity config: 6 checkerboard affine couplings, each s and t from a 3x3
+conv net with 64 channels and two hidden layers, logit transform with alpha 0.05, on
+(128, 1, 8, 8) images; Adam with lr 1e-3. PyTorch starts from minigen's initial weights
+(copied by name), and the batch is the trainer's first. A step on each side is what its
+training loop does per step: dequantize the batch with its own noise, loss, zero the
+gradients, backward, Adam step.
+
+Before timing, both sides compute the loss and every parameter gradient on the same batch,
+the same noise and the same weights, and must agree to float32 rounding. minigen's first
+step (where Numba compiles, or loads its kernels from the on-disk cache) is timed on its own
+line. OMP_WAIT_POLICY=PASSIVE unless already set, as in benchmarks.conv (PyTorch's spinning
+OpenMP workers otherwise land on whichever side runs next).
+
+    python -m benchmarks.models_flow [--threads N] [--repeats R] [--no-write]
+"""
+import math
+import os
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import minigen as mg  # noqa: E402
+from minigen import data, models, optim, trainer  # noqa: E402
+from minigen.random import Generator  # noqa: E402
+
+from . import common  # noqa: E402
+from .parity import copy_weights  # noqa: E402
+from .torch_models.realnvp import RealNVP  # noqa: E402
+
+NAME = "models-flow"
+CONFIG = dict(couplings=6, channels=64, hidden_layers=2, alpha=0.05, batch_size=128, lr=1e-3)
+SEED = 0
+
+
+def build():
+    """minigen's realnvp as the trainer builds it, the PyTorch copy, and the first batch."""
+    x_train, y_train = data.load("digits", "train")
+    spec = trainer.data_spec("digits", x_train, y_train)
+    entry = models.get("realnvp")
+    config = models.make_config(entry, CONFIG)
+    model = entry.cls(spec, generator=Generator([SEED, 0]), **models.model_config(config))
+    torch_model = RealNVP(spec.shape, spec.levels, config["couplings"], config["channels"],
+                          config["hidden_layers"], config["alpha"])
+    copy_weights(model, torch_model)
+    batch = x_train[data.BatchSampler(len(x_train), config["batch_size"], SEED).indices(0)]
+    return spec, model, torch_model, batch
+
+
+def check_same_loss(spec, model, torch_model, batch):
+    """Loss and parameter gradients of both sides on the same noise: minigen's Generator(s)
+    draws u with NumPy's default_rng(s).uniform, so PyTorch gets that u.
+
+    The last conv of every coupling starts at zero, which makes every coupling the identity
+    and every other gradient zero; so the check first gives those layers the same small
+    random weights on both sides (the timing that follows does the same work either way)."""
+    rng = np.random.default_rng(SEED)
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        if p.numpy().any() or name.endswith("scale"):
+            continue
+        p.data[...] = (0.05 * rng.standard_normal(p.shape)).astype(p.dtype)
+    copy_weights(model, torch_model)
+    loss = model.loss(mg.tensor(batch), Generator(1))
+    grads = mg.grad(loss, list(params.values()))
+    u = np.random.default_rng(1).uniform(0.0, 1.0, batch.shape).astype(np.float32)
+    y = (torch.from_numpy(batch).float() + torch.from_numpy(u)) * (1.0 / spec.levels)
+    torch_loss = -torch_model.log_prob(y).mean() + spec.dims * math.log(spec.levels)
+    torch_params = dict(torch_model.named_parameters())
+    torch_grads = torch.autograd.grad(torch_loss, list(torch_params.values()))
+    common.check_close("M6 loss", float(loss.numpy()), torch_loss.item(), rtol=1e-5, atol=0)
+    by_name = dict(zip(torch_params, torch_grads))
+    for name, g in zip(params, grads):
+        theirs = by_name[name].numpy()
+        common.check_close(f"M6 gradient of {name}", g.numpy(), theirs, rtol=1e-3,
+                           atol=1e-4 * float(np.abs(theirs).max()))
+
+
+def run(args):
+    spec, model, torch_model, batch = build()
+    check_same_loss(spec, model, torch_model, batch)
+    optimizer = optim.Adam(list(model.parameters()), lr=CONFIG["lr"])
+    torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=CONFIG["lr"])
+    x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
+    noise, torch_noise = Generator([SEED, 1]), torch.Generator().manual_seed(SEED)
+
+    def step():
+        loss = model.loss(x, noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def step_torch():
+        loss = torch_model.loss(x_torch, torch_noise)
+        torch_optimizer.zero_grad()
+        loss.backward()
+        torch_optimizer.step()
+        return loss.item()
+
+    timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
+    first, first_torch = timing["first_call_s"]
+    print(f"M6 first train step: minigen {first * 1e3:.1f} ms (Numba compiles or loads its "
+          f"kernels here), torch {first_torch * 1e3:.1f} ms; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    row = common.row("M6 realnvp train step, digits 128", timing, "torch", unit="ms",
+                     target=1.5, goal=1.0)
+    row["first_call_s"] = {"minigen": first, "torch": first_torch}
+    return [row]
+
+
+def main(argv=None):
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    threads = common.set_threads(args.threads)
+    info = common.machine_info(threads)
+    rows = run(args)
+    print(f"{info['cpu']}, {info['cores_available']} cores, {threads} threads, "
+          f"numpy {info['numpy']}, torch {info['torch']}, median of {args.repeats}")
+    print(common.format_table(rows))
+    if not args.no_write:
+        path = common.write_results(NAME, rows, info, vars(args))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

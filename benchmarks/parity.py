@@ -1,0 +1,228 @@
+"""Quality parity: a minigen model and its PyTorch build, trained the same way, must reach
+the same test likelihood (issue 6: realnvp's test_bpd within 2% of PyTorch's).
+
+    python -m benchmarks.parity realnvp [--steps N] [--seed S] [--threads T] [--no-write]
+
+"The same way" means: the same initial weights (minigen's, copied into PyTorch by name
+before either side trains), the same batches in the same order (minigen.data.BatchSampler
+with the run's seed, drawn as the trainer draws them), the same optimiser (Adam, the
+config's lr, default betas and eps) and the same number of steps. minigen's side is its own
+trainer (minigen.trainer.Run), so what is compared is what `minigen train` produces. What
+stays different is each side's random noise (dequantization), so the two test figures
+differ by training noise even where the models are identical.
+
+Before training, both models score the same dequantized test images with the copied
+weights, and again after training with minigen's trained weights copied into a fresh PyTorch
+model: that isolates model differences (a wrong term, mask or sign) from training noise,
+and must agree to float32 rounding. The result goes to benchmarks/results/parity-MODEL.json.
+
+Seconds per step are each side's training time alone (minigen's trainer's own count);
+OMP_WAIT_POLICY=PASSIVE unless set, as in the benchmarks: on the 2-core machine under a load
+of 11 to 16, PyTorch's realnvp step took a median 0.93 to 1.1 s with PASSIVE and 6.5 to 7.3 s
+without it (its spinning OpenMP workers competing with everything else).
+"""
+import argparse
+import csv
+import math
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from minigen import data, trainer  # noqa: E402
+from minigen.autograd import no_grad, tensor  # noqa: E402
+
+from . import common  # noqa: E402
+
+
+@dataclass
+class Case:
+    """What a parity run needs to know about one model."""
+    model: str            # minigen's registry name
+    data: str
+    config: dict          # minigen config overrides: the model's keys and the training ones
+    build_torch: callable  # (spec, config) -> the PyTorch module, with loss/nll/log_prob
+    mg_log_prob: callable  # (minigen model, y Tensor) -> log p(y) Tensor, float64 (N,)
+    target: float         # |minigen - torch| / torch allowed on the test metric
+
+
+def realnvp_case():
+    from .torch_models.realnvp import RealNVP
+
+    def build(spec, config):
+        return RealNVP(spec.shape, spec.levels, config["couplings"], config["channels"],
+                       config["hidden_layers"], config["alpha"])
+
+    return Case("realnvp", "digits",
+                dict(couplings=6, channels=64, hidden_layers=2, alpha=0.05, steps=1500,
+                     batch_size=128, lr=1e-3),
+                build, lambda model, y: model.log_prob(y), target=0.02)
+
+
+CASES = {"realnvp": realnvp_case}
+
+
+def copy_weights(mg_model, torch_model):
+    """Every PyTorch parameter takes the value of minigen's parameter of the same name; the
+    two must have exactly the same names and shapes."""
+    ours = dict(mg_model.named_parameters())
+    theirs = dict(torch_model.named_parameters())
+    if set(ours) != set(theirs):
+        raise KeyError(f"copy_weights: parameter names differ; only in minigen: "
+                       f"{sorted(set(ours) - set(theirs))}, only in torch: "
+                       f"{sorted(set(theirs) - set(ours))}")
+    with torch.no_grad():
+        for name, p in theirs.items():
+            value = ours[name].numpy()
+            if value.shape != tuple(p.shape):
+                raise ValueError(f"copy_weights: parameter {name} is {value.shape} in minigen "
+                                 f"but {tuple(p.shape)} in torch")
+            p.copy_(torch.from_numpy(np.array(value)))  # in the torch parameter's dtype
+
+
+def same_input_check(case, mg_model, torch_model, x, levels, seed):
+    """log p(y) of both models on the same y = (x + u) / K (one uniform draw): the relative
+    difference of the per-image values, and of the mean nll."""
+    u = np.random.default_rng([seed, 99]).uniform(size=x.shape).astype(np.float32)
+    y = (x.astype(np.float32) + u) * np.float32(1.0 / levels)
+    with no_grad():
+        ours = case.mg_log_prob(mg_model, tensor(y)).numpy().astype(np.float64)
+    with torch.no_grad():
+        theirs = torch_model.log_prob(torch.from_numpy(y)).numpy()
+    const = x[0].size * math.log(levels)
+    return {"max_rel_diff_log_p": float(np.max(np.abs(ours - theirs) / np.abs(theirs))),
+            "nll_nats_minigen": float(const - ours.mean()),
+            "nll_nats_torch": float(const - theirs.mean())}
+
+
+def torch_test_nll(model, x, batch_size, generator):
+    """Mean test nll (nats per example), one uniform noise draw per image."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            batch = torch.from_numpy(x[start:start + batch_size])
+            total += float(model.nll(batch, generator).sum())
+    model.train()
+    return total / len(x)
+
+
+def train_torch(model, run, seed, eval_every):
+    """The trainer's loop in PyTorch: the same sampler, steps, optimiser and lr."""
+    cfg = run.config
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sampler = data.BatchSampler(len(run.x_train), cfg["batch_size"], seed)
+    noise = torch.Generator().manual_seed(seed)
+    eval_noise = torch.Generator().manual_seed(seed + 1)
+    seconds, curve, losses = 0.0, [], []
+    for step in range(cfg["steps"]):
+        started = time.perf_counter()
+        batch = torch.from_numpy(run.x_train[sampler.indices(step)])
+        loss = model.loss(batch, noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        value = loss.item()
+        seconds += time.perf_counter() - started
+        losses.append(value)
+        if eval_every and (step + 1) % eval_every == 0:
+            curve.append({"step": step + 1, "train_loss": statistics.fmean(losses),
+                          "test_nll_nats": torch_test_nll(model, run.x_test,
+                                                          cfg["eval_batch_size"], eval_noise)})
+            losses.clear()
+    test_nll = torch_test_nll(model, run.x_test, cfg["eval_batch_size"], eval_noise)
+    return test_nll, seconds / cfg["steps"], curve
+
+
+def minigen_curve(out):
+    """The test nll every eval_every steps, from the run's log.csv."""
+    with open(f"{out}/log.csv") as f:
+        return [{"step": int(r["step"]), "train_loss": float(r["train_loss"]),
+                 "test_nll_nats": float(r["test_nll_nats"]) if r["test_nll_nats"] else None}
+                for r in csv.DictReader(f)]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", choices=sorted(CASES))
+    parser.add_argument("--steps", type=int, help="training steps (default: the case's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both sides; default: all cores")
+    parser.add_argument("--eval-every", type=int, default=250,
+                        help="steps between test evaluations on both sides (0: only at the end)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    threads = common.set_threads(args.threads or os.cpu_count())
+    case = CASES[args.model]()
+    config = dict(case.config, eval_every=args.eval_every)
+    if args.steps is not None:
+        config["steps"] = args.steps
+
+    with tempfile.TemporaryDirectory() as out:
+        run = trainer.Run(case.model, case.data, args.seed, out=out, config=config)
+        torch.manual_seed(args.seed)
+        torch_model = case.build_torch(run.spec, run.config)
+        copy_weights(run.model, torch_model)
+        init = same_input_check(case, run.model, torch_model, run.x_test, run.spec.levels,
+                                args.seed)
+        print(f"same y, copied initial weights: max relative difference of log p(y) "
+              f"{init['max_rel_diff_log_p']:.2e}; test nll {init['nll_nats_minigen']:.6f} "
+              f"(minigen) vs {init['nll_nats_torch']:.6f} nats (torch)", flush=True)
+
+        print(f"training minigen's {case.model} on {case.data}, {run.config['steps']} steps "
+              f"...", flush=True)
+        run.train(progress=False)
+        metrics = run.finish()
+        ours_curve = minigen_curve(out)
+        # the last layers start at zero, so at init the couplings are the identity and the
+        # check above sees only the pre-processing and the prior: repeat it on the trained
+        # weights, where every coupling acts
+        trained_copy = case.build_torch(run.spec, run.config)
+        copy_weights(run.model, trained_copy)
+        trained = same_input_check(case, run.model, trained_copy, run.x_test,
+                                   run.spec.levels, args.seed)
+        print(f"same y, minigen's trained weights in both: max relative difference of "
+              f"log p(y) {trained['max_rel_diff_log_p']:.2e}; test nll "
+              f"{trained['nll_nats_minigen']:.6f} vs {trained['nll_nats_torch']:.6f} nats",
+              flush=True)
+    print(f"training torch's {case.model} ...", flush=True)
+    theirs_nll, theirs_sps, theirs_curve = train_torch(torch_model, run, args.seed,
+                                                      args.eval_every)
+
+    metric = "test_bpd" if run.spec.kind == "discrete" else "test_nll_nats"
+    ours_value = metrics[metric]
+    theirs_value = trainer.likelihood_metrics("test", theirs_nll, run.spec)[metric]
+    rel = (ours_value - theirs_value) / theirs_value
+    params = {"minigen": metrics["params"],
+              "torch": sum(p.numel() for p in torch_model.parameters())}
+    sps = {"minigen": metrics["seconds_per_step"], "torch": theirs_sps}
+    verdict = "ok" if abs(rel) <= case.target else "MISSED"
+    print(f"{metric}: minigen {ours_value:.4f}, torch {theirs_value:.4f}, relative difference "
+          f"{rel:+.2%} (allowed {case.target:.0%}: {verdict})")
+    print(f"seconds per step: minigen {sps['minigen']:.4f}, torch {sps['torch']:.4f} "
+          f"({threads} threads; preliminary on a shared machine)")
+    print(f"params: minigen {params['minigen']}, torch {params['torch']}")
+    if not args.no_write:
+        result = {"model": case.model, "data": case.data, "seed": args.seed,
+                  "config": run.config, "metric": metric,
+                  "minigen": ours_value, "torch": theirs_value, "relative_difference": rel,
+                  "target": case.target, "meets_target": abs(rel) <= case.target,
+                  "seconds_per_step": sps, "params": params, "same_input_at_init": init,
+                  "same_input_minigen_trained_weights": trained,
+                  "curves": {"minigen": ours_curve, "torch": theirs_curve},
+                  "machine": common.machine_info(threads)}
+        common.RESULTS.mkdir(exist_ok=True)
+        path = common.RESULTS / f"parity-{case.model}.json"
+        trainer.write_json(str(path), result)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
