@@ -19,6 +19,8 @@ dx/dy|), log-determinants float64 of shape (N,).
 - `DiscreteFlow`: dequantize, pre-process, flow, prior: the likelihood and sampler of a
   flow on K-level images.
 """
+import warnings
+
 import numpy as np
 
 from .. import functional as F
@@ -552,6 +554,13 @@ class DiscreteFlow(nn.Module):
         with no_grad():
             y, _ = self.sample_with_log_prob(n, generator)
         levels = np.floor(y.numpy().astype(np.float64) * self.levels)
+        lost = ~np.isfinite(levels).reshape(n, -1).all(axis=1)
+        if lost.any():
+            # an undertrained flow's inverse can overflow far out in the prior's tails;
+            # say so rather than cast NaN to an arbitrary byte
+            warnings.warn(f"{type(self).__name__}: {int(lost.sum())} of {n} samples "
+                          f"overflowed in the inverse pass (non-finite); drawn as black")
+            levels[~np.isfinite(levels)] = 0
         return np.clip(levels, 0, self.levels - 1).astype(np.uint8)
 
 
