@@ -1,10 +1,12 @@
-"""The `minigen` command: list, train, sample, eval."""
+"""The `minigen` command: list, train, sample, eval, receptive-field."""
 import argparse
 import json
 import os
 import sys
 
-from . import checkpoint, data, models, trainer
+import numpy as np
+
+from . import checkpoint, data, models, pictures, trainer
 from .random import Generator
 
 
@@ -60,6 +62,36 @@ def cmd_eval(args):
     print(json.dumps(result, indent=2))
 
 
+def cmd_receptive_field(args):
+    """Draw which input pixels one output pixel of each model depends on, found with the
+    engine (the gradient of that pixel's logits), for untrained models of the given config
+    on binary images of side --size."""
+    from .layers.pixelcnn import receptive_field
+    size = args.size
+    row, col = args.pixel if args.pixel else (size // 2, size // 2)
+    if not (0 <= row < size and 0 <= col < size):
+        raise ValueError(f"--pixel {row} {col} is outside a {size}x{size} image")
+    spec = models.DataSpec("receptive-field", (1, size, size), "discrete", levels=2)
+    maps = []
+    for name in args.models:
+        entry = models.get(name)
+        config = models.model_config(models.make_config(entry, args.config or ()))
+        try:
+            model = entry.cls(spec, generator=Generator(args.seed), **config)
+        except TypeError as e:
+            raise ValueError(f"{name} is not an image model with a pixel grid ({e})") from None
+        if not hasattr(model, "distribution_at"):
+            raise ValueError(f"receptive-field draws autoregressive image models "
+                             f"(pixelcnn, gated-pixelcnn); {name} is not one")
+        maps.append(receptive_field(model, spec.shape, (row, col))[0])
+    pictures.receptive_fields(maps, (row, col), args.models, args.out)
+    for name, seen in zip(args.models, maps):
+        before = (np.arange(size)[:, None] * size + np.arange(size)) < row * size + col
+        print(f"{name}: output ({row}, {col}) sees {int(seen.sum())} input pixels; "
+              f"{int((seen & ~before).sum())} at or after it")
+    print(f"wrote {args.out}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minigen", description="Deep generative models "
                                      "from scratch: train, sample and evaluate.")
@@ -103,6 +135,17 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir", dest="data_dir")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("receptive-field", help="draw the input pixels one output pixel "
+                       "depends on, for models side by side")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("--size", type=int, default=16, help="image side (default 16)")
+    p.add_argument("--pixel", type=int, nargs=2, metavar=("ROW", "COL"),
+                   help="the output pixel (default: the centre)")
+    p.add_argument("--config", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="receptive_field.png")
+    p.set_defaults(func=cmd_receptive_field)
     return parser
 
 

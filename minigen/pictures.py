@@ -184,3 +184,27 @@ def _polyline_panel(curves, colours, box, size):
                 draw.line([(us[i], vs[i]), (us[i + 1], vs[i + 1])], fill=colour, width=1)
     draw.rectangle([0, 0, size - 1, size - 1], outline=(160, 160, 160))
     return panel
+
+
+def receptive_fields(maps, pixel, names, path, scale=16, gap=24):
+    """Panels side by side, one per boolean (H, W) map: the input pixels whose values the
+    output at `pixel` depends on (blue), the output pixel itself (red), pixels before it in
+    raster order that it does not see (orange: a blind spot, or beyond the field's reach),
+    and pixels at or after it (white, never to be seen by a causal model)."""
+    h, w = maps[0].shape
+    row, col = pixel
+    before = (np.arange(h)[:, None] * w + np.arange(w)) < row * w + col
+    width = len(maps) * (w * scale + gap) + gap
+    image = Image.new("RGB", (width, h * scale + 2 * gap), "white")
+    draw = ImageDraw.Draw(image)
+    for k, (seen, name) in enumerate(zip(maps, names)):
+        left = gap + k * (w * scale + gap)
+        draw.text((left, 6), name, fill="black")
+        for i in range(h):
+            for j in range(w):
+                colour = ((214, 39, 40) if (i, j) == (row, col) else (31, 119, 180)
+                          if seen[i, j] else (255, 187, 120) if before[i, j] else "white")
+                box = (left + j * scale, gap + i * scale, left + (j + 1) * scale - 1,
+                       gap + (i + 1) * scale - 1)
+                draw.rectangle(box, fill=colour, outline=(200, 200, 200))
+    _atomic_save(image, path)

@@ -258,3 +258,17 @@ def test_labels_change_what_the_trainer_scores(tmp_path):
     true = run.evaluate_data(run.x_test, run.y_test)
     shifted = run.evaluate_data(run.x_test, (run.y_test + 1) % 10)
     assert true != shifted
+
+
+def test_receptive_field_command_draws_both_models(tmp_path, capsys):
+    """`minigen receptive-field pixelcnn gated-pixelcnn`: a picture, and per model how many
+    inputs the centre pixel sees, none of them at or after it."""
+    out = tmp_path / "rf.png"
+    assert cli.main(["receptive-field", "pixelcnn", "gated-pixelcnn", "--size", "8",
+                     "--out", str(out)]) == 0
+    assert out.is_file()
+    printed = capsys.readouterr().out
+    assert "pixelcnn: output (4, 4) sees" in printed and "0 at or after it" in printed
+    assert cli.main(["receptive-field", "made", "--out", str(tmp_path / "x.png")]) == 2
+    assert cli.main(["receptive-field", "pixelcnn", "--size", "8", "--pixel", "9", "0",
+                     "--out", str(tmp_path / "y.png")]) == 2
