@@ -159,3 +159,21 @@ def write_results(name, rows, info, config):
                                "rows": rows}, indent=1) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def main_for_group(name, run, doc, argv=None):
+    """What `python -m benchmarks.<group>` does for every group: parse the common options,
+    give both sides the threads, run, print the machine line and the table, write
+    benchmarks/results/<name>.json (unless --no-write)."""
+    args = parse_args(doc.splitlines()[0], argv)
+    threads = set_threads(args.threads)
+    info = machine_info(threads)
+    rows = run(args)
+    settings = ", ".join(f"{var}={os.environ.get(var, 'unset')}"
+                         for var in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS"))
+    print(f"{info['cpu']}, {info['cores_available']} cores, {threads} threads, "
+          f"numpy {info['numpy']}, torch {info['torch']}, median of {args.repeats}, "
+          f"{settings}")
+    print(format_table(rows))
+    if not args.no_write:
+        print(f"wrote {write_results(name, rows, info, vars(args))}")

@@ -144,16 +144,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    threads = common.set_threads(args.threads)
-    info = common.machine_info(threads)
-    rows = run(args)
-    print(f"{info['cpu']}, {info['cores_available']} cores, {threads} threads, "
-          f"numpy {info['numpy']}, torch {info['torch']}, median of {args.repeats}")
-    print(common.format_table(rows))
-    if not args.no_write:
-        path = common.write_results(NAME, rows, info, vars(args))
-        print(f"wrote {path}")
+    common.main_for_group(NAME, run, __doc__, argv)
 
 
 if __name__ == "__main__":

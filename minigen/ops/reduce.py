@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from .elementwise import constant, log, sqrt
+from .elementwise import constant, sqrt
 
 
 def normalize_axes(axis, ndim, op):
