@@ -17,8 +17,8 @@ from scipy.special import ndtri
 import minigen as mg
 from flowcheck import assert_invertible, assert_logdet_matches_jacobian, jacobian
 from minigen import cli, models, trainer
-from minigen.flows import Chain, eval_generator, standard_normal_log_prob
-from minigen.flows.autoregressive import (AffineAutoregressive, Inverted, MADEConditioner,
+from minigen.flows import Chain, Inverse, eval_generator, standard_normal_log_prob
+from minigen.flows.autoregressive import (AffineAutoregressive, MADEConditioner,
                                           Permutation, affine_autoregressive_flow)
 from minigen.models import DataSpec
 from minigen.random import Generator
@@ -49,7 +49,7 @@ def affine_layer(dims=5, seed=0):
 
 LAYERS = {
     "maf layer": lambda: affine_layer(),
-    "iaf layer": lambda: Inverted(affine_layer()),
+    "iaf layer": lambda: Inverse(affine_layer()),
     "reversal": lambda: Permutation(np.arange(5)[::-1]),
     "permutation": lambda: Permutation([2, 0, 4, 1, 3]),
     "maf flow": lambda: affine_autoregressive_flow(5, 3, (16, 16), Generator(0), "random"),

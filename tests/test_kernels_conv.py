@@ -23,21 +23,13 @@ from minigen.ops.conv import conv2d as conv2d_op
 from minigen.ops.conv import conv_transpose2d as conv_transpose2d_op
 from minigen.ops.conv import masked_conv2d as masked_conv2d_op
 
+from kernelcheck import assert_close
+
 DTYPES = st.sampled_from([np.float32, np.float64])
 # (MIN_PARALLEL_FLOPS, GROUP_COLUMNS): the defaults (tiny cases run in one thread, several
 # images per product), every call in threads with one image per product, and in threads
 # with as many images per product as a piece has
 KNOBS = st.sampled_from([(1 << 24, 256), (0, 1), (0, 1 << 30)])
-
-
-def assert_close(got, want, terms, what):
-    """float64 to rounding; float32 to a few ulps per term of the longest sum, relative to
-    the largest entry (a sum of n products loses about n * eps of its terms' size)."""
-    eps = np.finfo(want.dtype).eps
-    size = max(1.0, float(np.abs(want).max(initial=0.0)))
-    tol = 4 * eps * terms * size if want.dtype == np.float32 else 64 * eps * size
-    assert got.dtype == want.dtype and got.shape == want.shape, what
-    np.testing.assert_allclose(got, want, rtol=0, atol=tol, err_msg=what)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ dimensions before d, computed together by one MADE (Germain et al., 2015):
 (MAF's Gaussian conditionals, x_d ~ N(mu_d, exp(2 alpha_d)), written as a map to their noise).
 dz/dx is triangular, so the log-determinant is the sum of its diagonal, and x -> z takes one
 pass of the MADE. The inverse, x_d = z_d exp(alpha_d) + mu_d, needs x_<d before x_d: D
-passes, one per dimension. Used the other way round (`Inverted`), the same layer is IAF's:
+passes, one per dimension. Used the other way round (`Inverse`), the same layer is IAF's:
 z -> x in one pass, x -> z in D. So a MAF evaluates a density in one pass and samples in D;
 an IAF samples in one pass and evaluates a density in D.
 
@@ -26,7 +26,7 @@ from .. import nn
 from ..creation import zeros_like
 from ..layers import MaskedLinear, made_degrees, made_masks
 from ..ops import exp, relu, take, tanh
-from .base import Bijector, Chain, zero_logdet
+from .base import Bijector, Chain, Inverse, zero_logdet
 
 ORDERINGS = ("reverse", "random")
 
@@ -89,21 +89,6 @@ class AffineAutoregressive(Bijector):
         return x, alpha.astype("float64").sum(axis=1)
 
 
-class Inverted(Bijector):
-    """A bijector used the other way round: forward is its inverse and inverse its forward.
-    An IAF layer is Inverted(AffineAutoregressive(...))."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x, cond=None):
-        return self.layer.inverse(x, cond)
-
-    def inverse(self, y, cond=None):
-        return self.layer.forward(y, cond)
-
-
 class Permutation(Bijector):
     """y = x[:, perm]: reorders the dimensions between autoregressive layers (log-det 0)."""
 
@@ -144,5 +129,5 @@ def affine_autoregressive_flow(dims, layers, hidden, generator, ordering="revers
             parts.append(Permutation(np.arange(dims)[::-1] if ordering == "reverse"
                                      else generator.rng.permutation(dims)))
         layer = AffineAutoregressive(dims, hidden, generator, log_scale_bound)
-        parts.append(Inverted(layer) if inverted else layer)
+        parts.append(Inverse(layer) if inverted else layer)
     return Chain(*parts)

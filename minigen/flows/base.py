@@ -51,6 +51,21 @@ class Chain(Bijector):
         return y, (zero_logdet(y) if total is None else total)
 
 
+class Inverse(Bijector):
+    """A layer run backwards: forward is its inverse and inverse its forward.
+    Inverse(Squeeze()) is the unsqueeze; an IAF layer is Inverse(AffineAutoregressive(...))."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x, cond=None):
+        return self.layer.inverse(x, cond)
+
+    def inverse(self, y, cond=None):
+        return self.layer(y, cond)
+
+
 def standard_normal_log_prob(z):
     """log N(z; 0, I) per example, summed over all but the first axis, in float64."""
     flat = z.reshape(len(z), -1).astype("float64")

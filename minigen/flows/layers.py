@@ -28,7 +28,7 @@ from .. import nn, ops
 from ..autograd import no_grad, tensor
 from ..creation import ones, zeros
 from ..ops.flow import actnorm_init, lu_init
-from .base import Bijector, standard_normal_log_prob, zero_logdet
+from .base import Bijector, Inverse, standard_normal_log_prob, zero_logdet
 from .preprocess import eval_generator, make_dequantizer
 
 
@@ -250,20 +250,6 @@ class Squeeze(Bijector):
                              f"{y.shape}")
         x = y.reshape(n, c4 // 4, 2, 2, h, w).transpose(0, 1, 4, 2, 5, 3)
         return x.reshape(n, c4 // 4, 2 * h, 2 * w), zero_logdet(y)
-
-
-class Inverse(Bijector):
-    """A layer run backwards: Inverse(Squeeze()) is the unsqueeze."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x, cond=None):
-        return self.layer.inverse(x, cond)
-
-    def inverse(self, y, cond=None):
-        return self.layer(y, cond)
 
 
 class FactorOut(Bijector):
