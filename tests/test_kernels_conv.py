@@ -18,7 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 
 import minigen as mg
-from minigen.kernels import conv2d, masked_conv2d
+from minigen.kernels import conv2d, masked_conv2d, parallel
 from minigen.ops.conv import conv2d as conv2d_op
 from minigen.ops.conv import conv_transpose2d as conv_transpose2d_op
 from minigen.ops.conv import masked_conv2d as masked_conv2d_op
@@ -26,24 +26,24 @@ from minigen.ops.conv import masked_conv2d as masked_conv2d_op
 from kernelcheck import assert_close
 
 DTYPES = st.sampled_from([np.float32, np.float64])
-# (MIN_PARALLEL_FLOPS, GROUP_COLUMNS): the defaults (tiny cases run in one thread, several
+# (parallel.MIN_WORK, GROUP_COLUMNS): the defaults (tiny cases run in one thread, several
 # images per product), every call in threads with one image per product, and in threads
 # with as many images per product as a piece has
-KNOBS = st.sampled_from([(1 << 24, 256), (0, 1), (0, 1 << 30)])
+KNOBS = st.sampled_from([(parallel.MIN_WORK, 256), (0, 1), (0, 1 << 30)])
 
 
 @contextlib.contextmanager
 def knobs(values):
-    """Set conv2d.cpu's threading and grouping constants for the duration."""
-    names = ("MIN_PARALLEL_FLOPS", "GROUP_COLUMNS")
-    old = [getattr(conv2d.cpu, name) for name in names]
-    for name, value in zip(names, values):
-        setattr(conv2d.cpu, name, value)
+    """Set the kernels' threading threshold and conv2d.cpu's grouping for the duration."""
+    places = ((parallel, "MIN_WORK"), (conv2d.cpu, "GROUP_COLUMNS"))
+    old = [getattr(module, name) for module, name in places]
+    for (module, name), value in zip(places, values):
+        setattr(module, name, value)
     try:
         yield
     finally:
-        for name, value in zip(names, old):
-            setattr(conv2d.cpu, name, value)
+        for (module, name), value in zip(places, old):
+            setattr(module, name, value)
 
 
 def strided_copy(a):

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 
 import minigen as mg
-from minigen.kernels import attention, causal_conv1d
+from minigen.kernels import attention, causal_conv1d, parallel
 from minigen.ops.attention import attention as attention_op
 from minigen.ops.causal import causal_conv1d as causal_conv1d_op
 
@@ -61,7 +61,7 @@ def test_conv_cpu_matches_reference(case, chunk_bytes, min_work):
     c_out, _, k = w.shape
     # CHUNK_BYTES 64: one sample per chunk; MIN_WORK 0: chunks in threads however small
     with patched(causal_conv1d.cpu, CHUNK_BYTES=chunk_bytes), \
-            patched(attention.parallel, MIN_WORK=min_work):
+            patched(parallel, MIN_WORK=min_work):
         assert_close(causal_conv1d.cpu.forward(x, w, b, **params),
                      causal_conv1d.reference.forward(x, w, b, **params), c_in * k + 1, "y")
         assert_close(causal_conv1d.cpu.grad_input(gy, w, **params),
@@ -184,7 +184,7 @@ def attention_cases(draw):
 @settings(max_examples=200)
 def test_attention_cpu_matches_reference(case):
     (q, k, v, g), params, blocks, min_work = case
-    with patched(attention.cpu, **blocks), patched(attention.parallel, MIN_WORK=min_work):
+    with patched(attention.cpu, **blocks), patched(parallel, MIN_WORK=min_work):
         out, lse = attention.cpu.forward(q, k, v, **params)
         grads = attention.cpu.backward(q, k, v, out, lse, g, **params)
     want_out, want_lse = attention.reference.forward(q, k, v, **params)
@@ -236,7 +236,7 @@ def test_attention_threads_split_batch_or_heads(causal):
         q, k, v, g = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
         mask = rng.random((shape[0], 1, 96, 96)) < 0.7
         with patched(attention.cpu, BLOCK_Q=32, BLOCK_K=64), \
-                patched(attention.parallel, MIN_WORK=0):
+                patched(parallel, MIN_WORK=0):
             out, lse = attention.cpu.forward(q, k, v, causal=causal, mask=mask)
             grads = attention.cpu.backward(q, k, v, out, lse, g, causal=causal, mask=mask)
         want_out, want_lse = attention.reference.forward(q, k, v, causal=causal, mask=mask)

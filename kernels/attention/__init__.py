@@ -5,7 +5,7 @@ returns (out, lse), backward returns (dq, dk, dv).
     from minigen.kernels import attention
     out, lse = attention.forward(q, k, v, causal=True)
 """
-from . import cpu, parallel, reference
+from . import cpu, reference
 from .cpu import backward, forward
 
-__all__ = ["cpu", "parallel", "reference", "forward", "backward"]
+__all__ = ["cpu", "reference", "forward", "backward"]

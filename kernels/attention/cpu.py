@@ -30,7 +30,7 @@ PyTorch's scaled_dot_product_attention takes 90-110 ms for forward and backward:
   for the forward here. Without Intel's SVML (absent here) Numba's exp is a scalar call,
   about 3 ns an element against NumPy's 0.5 ns, and its loops reach a fraction of BLAS's
   speed for the products at d = 32.
-The threads (kernels/attention/parallel.py) are as many as BLAS itself is set to use; each
+The threads (kernels/parallel.py) are as many as BLAS itself is set to use; each
 takes an equal share of the batch, or of the heads where the batch is smaller.
 
 The same signatures as reference.py.
@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from . import parallel
+from .. import parallel
 
 # of 64, 96, 128 and 256 each way, the fastest for K4: a float32 block of scores for the 16
 # heads one thread takes there (512 KB) stays in that core's L2 cache

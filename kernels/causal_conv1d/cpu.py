@@ -18,14 +18,14 @@ cores, K3's shape: x (16, 64, 4096), k = 2, 64 -> 64 channels, float32, medians:
 So samples go in chunks of about one megabyte of output (one sample at K3's size, many at
 once for short sequences, where one batched call saves Python's per-call cost), and the
 product of the tap with offset 0 is written straight into y without a temporary. The
-chunks run in Python threads with BLAS held to one thread each (kernels/attention/
-parallel.py): forward and both gradients took 58 ms against 66 ms with OpenBLAS's threads,
+chunks run in Python threads with BLAS held to one thread each (kernels/parallel.py):
+forward and both gradients took 58 ms against 66 ms with OpenBLAS's threads,
 and with one core busy elsewhere 82-99 ms against 720-1150 ms, because OpenBLAS's two
 threads wait for each other at every product and one of them then waits for a core.
 """
 import numpy as np
 
-from ..attention import parallel
+from .. import parallel
 from .reference import offsets
 
 CHUNK_BYTES = 1 << 20  # about what one core's L2 holds: a chunk's output stays in cache
@@ -39,7 +39,7 @@ def _chunks(n, per_sample_bytes):
 def _shifted_products(taps, src, out, bias=None):
     """out[:, :, t] = sum over taps (m, s) of m @ src[:, :, t - s], zero where t - s falls
     outside the sequence; s > 0 reads the past, s < 0 the future (the adjoint). Chunks of
-    samples go to the threads of kernels/attention/parallel.py."""
+    samples go to the threads of kernels/parallel.py."""
     n, c_out, length = out.shape
     first = next((i for i, (_, s) in enumerate(taps) if s == 0), None)
 

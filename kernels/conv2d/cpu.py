@@ -48,45 +48,24 @@ tap's rows added onto its window (K1's input gradient: 1.3 ms against 5.7 ms by 
 
 The same signatures as reference.py.
 """
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numba import njit, uint64
-from threadpoolctl import ThreadpoolController
 
+from .. import parallel
 from .reference import output_size, pair
 
-MIN_PARALLEL_FLOPS = 1 << 24  # below this, a second thread costs more than it saves
 PIECES_PER_THREAD = 2  # more pieces than threads: one slowed by the machine is not waited on
 GROUP_COLUMNS = 256  # output pixels per product at least (images are not split)
 
-_pools = {}
-_blas = None
-_blas_held = threading.Lock()  # one call at a time may hold BLAS to one thread and restore it
-
-
-def _blas_libraries():
-    global _blas
-    if _blas is None:
-        _blas = ThreadpoolController().select(user_api="blas")
-    return _blas
-
 
 def in_parallel(task, n, flops):
-    """[task(start, stop), ...] for pieces of range(n) that cover it, run by one thread per
-    thread BLAS would have used, each with BLAS held to one thread, where `flops` is enough
-    to pay for threads."""
-    blas = _blas_libraries()
-    threads = min(n, max([lib["num_threads"] for lib in blas.info()] or [1]))
-    if threads < 2 or flops < MIN_PARALLEL_FLOPS:
-        return [task(0, n)]
-    cuts = np.linspace(0, n, min(n, threads * PIECES_PER_THREAD) + 1).round().astype(int)
-    pool = _pools.get(threads) or _pools.setdefault(
-        threads, ThreadPoolExecutor(threads, thread_name_prefix="conv2d"))
-    with _blas_held, blas.limit(limits=1):
-        futures = [pool.submit(task, a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-        return [f.result() for f in futures]
+    """[task(start, stop), ...] for pieces of range(n) that cover it, run in the threads of
+    kernels/parallel.py (each with BLAS held to one thread) where `flops` pays for them."""
+    work = flops // 2  # multiply-adds
+    threads = min(n, parallel.threads(work))
+    pieces = 1 if threads < 2 else min(n, threads * PIECES_PER_THREAD)
+    cuts = np.linspace(0, n, pieces + 1).round().astype(int)
+    return parallel.run(lambda piece: task(*piece), list(zip(cuts[:-1], cuts[1:])), work)
 
 
 def tap_offsets(kernel_size, padding=0, dilation=1, keep=None):
