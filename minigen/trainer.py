@@ -217,8 +217,9 @@ class Run:
         with _interrupt_at_step_boundary() as interrupted:
             while self.step < end and not interrupted:
                 started = time.perf_counter()
-                loss = self.model.loss(*self._batch(self.step), self.generator,
-                                       **self._labels(self.y_train, self.step))
+                index = self.sampler.indices(self.step)
+                loss = self.model.loss(self._batch(index), self.generator,
+                                       **self._labels(index))
                 self.optimizer.zero_grad()
                 loss.backward()
                 if cfg["clip_grad"] > 0:
@@ -249,20 +250,21 @@ class Run:
         """Whether the model is p(x | label): it then gets the labels with every batch."""
         return bool(getattr(self.model, "num_classes", None))
 
-    def _batch(self, step):
-        """(the training batch of this step,): images or points, or text windows."""
-        index = self.sampler.indices(step)
+    def _batch(self, index):
+        """The training examples at `index`: images or points, or for text the windows of
+        `context` characters that start there."""
         if self.window is not None:
             index = index[:, None] + np.arange(self.window)
-        return (tensor(self.x_train[index], device=self.device),)
+        return tensor(self.x_train[index], device=self.device)
 
-    def _labels(self, y, step):
+    def _labels(self, index):
+        """{"labels": ...} of the examples at `index` for a conditional model, else {}."""
         if not self.conditional:
             return {}
-        if y is None:
+        if self.y_train is None:
             raise ValueError(f"{self.entry.name}: a conditional model needs labelled data; "
                              f"{self.data_name} has no labels")
-        return {"labels": tensor(y[self.sampler.indices(step)], device=self.device)}
+        return {"labels": tensor(self.y_train[index], device=self.device)}
 
     def evaluate(self, split="test"):
         """Mean nll per example of this run's test or validation split."""
