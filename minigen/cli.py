@@ -1,4 +1,4 @@
-"""The `minigen` command: list, train, sample, eval, receptive-field."""
+"""The `minigen` command: list, train, sample, eval, probe, receptive-field."""
 import argparse
 import json
 import os
@@ -59,6 +59,32 @@ def cmd_eval(args):
     nll = run.evaluate_data(x, y)
     result = {"model": run.entry.name, "data": run.data_name, "split": args.split,
               "step": run.step, **trainer.likelihood_metrics(args.split, nll, run.spec)}
+    print(json.dumps(result, indent=2))
+
+
+def cmd_probe(args):
+    """linear_probe_acc of a trained run: a logistic regression on the Fisher scores of its
+    training images, scored on the test images; added to the run's metrics.json."""
+    from . import eval as evaluation
+    run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
+                                      data_dir=args.data_dir)
+    x_train, y_train = data.load(run.data_name, "train", data_dir=args.data_dir)
+    x_test, y_test = data.load(run.data_name, "test", data_dir=args.data_dir)
+    if y_train is None:
+        raise ValueError(f"probe: {run.data_name} has no labels to probe for")
+    accuracy = evaluation.linear_probe_acc(run.model, x_train, y_train, x_test, y_test,
+                                           dims=args.dims, seed=run.seed,
+                                           fisher_kernel=args.fisher_kernel,
+                                           progress=not args.quiet)
+    probe = {"linear_probe_acc": accuracy, "fisher_dims": args.dims,
+             "fisher_kernel": args.fisher_kernel}
+    result = {"model": run.entry.name, "data": run.data_name, "step": run.step, **probe}
+    metrics_path = os.path.join(run.out, "metrics.json")
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        metrics.update(probe)
+        trainer.write_json(metrics_path, metrics)
     print(json.dumps(result, indent=2))
 
 
@@ -135,6 +161,19 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir", dest="data_dir")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("probe", help="linear_probe_acc: a logistic regression on the "
+                       "Fisher scores of a trained likelihood model (into metrics.json)")
+    p.add_argument("target", metavar="DIR|CHECKPOINT")
+    p.add_argument("--dims", type=int, default=4096, help="count-sketch size of the "
+                   "Fisher scores (default 4096)")
+    p.add_argument("--fisher-kernel", dest="fisher_kernel", action="store_true",
+                   help="normalise the scores by the diagonal Fisher information of the "
+                   "training split")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--data-dir", dest="data_dir")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("receptive-field", help="draw the input pixels one output pixel "
                        "depends on, for models side by side")
