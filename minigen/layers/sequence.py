@@ -8,9 +8,19 @@ raster order, or a window of text) and factorise
 with a network whose output at step t sees only x_<t. `SequenceModel` holds what follows
 from that and is the same for every such network: the data layout, the exact
 log-likelihood (Bernoulli for binary values, a categorical over K levels otherwise),
-`loss`, `nll`, and naive sampling one step at a time through `next_step`. A model supplies
-`encode(values)`, the per-step input features (kept in the steps of x, so a test can
-differentiate with respect to them), and `network(features)`, the logits of every step.
+`loss`, `nll`, and sampling one step at a time. A model supplies `encode(values)`, the
+per-step input features (kept in the steps of x, so a test can differentiate with respect to
+them), and `network(features)`, the logits of every step.
+
+Sampling is cached when the model also supplies `logits_at(cache, values, t)`, the logits of
+step t alone: a step's activations depend on earlier steps only, so once computed they never
+change, and a `StepCache` keeps them (per-layer input queues for WaveNet, Paine et al. 2016,
+"Fast Wavenet Generation Algorithm"; keys and values for the Transformer). Step t then
+costs one column of the network instead of a pass over the whole prefix. `next_step` is the
+naive reference, one pass per step; both draw the same samples from the same generator.
+
+A conditional model (`conditional=True`, p(x | y) for labelled data) takes the labels y as
+the second argument of its `network` and `logits_at`; loss, nll and sample take them too.
 
 Text (a dataset whose examples have shape ()) is modelled as independent windows of
 `context` characters: training batches are (B, context) windows, and a 1-D stretch of text
@@ -27,9 +37,11 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from .. import nn
-from ..autograd import no_grad, tensor
+from ..autograd import Tensor, no_grad, tensor
 from ..distributions import Bernoulli, Categorical
-from ..ops import concatenate, gelu, log_softmax, sigmoid, softplus, split, take_along_axis, tanh
+from ..kernels.causal_conv1d.reference import offsets as causal_offsets
+from ..ops import (concatenate, gelu, log_softmax, sigmoid, softplus, split, stack,
+                   take_along_axis, tanh)
 
 
 # ---------------------------------------------------------------------------------------
@@ -42,29 +54,47 @@ class SequenceModel(nn.Module):
         encode(values)      values (N, T) int64 Tensor -> input features, in the steps of x
         network(features)   -> logits (N, T, outputs): step t from features of steps < t
 
-    where outputs is 1 (a Bernoulli logit) for binary data and K for K levels.
+    where outputs is 1 (a Bernoulli logit) for binary data and K for K levels, and may
+    define logits_at(cache, values, t) -> logits (N, outputs) of step t alone (cached
+    sampling). With conditional=True the model is p(x | y): network and logits_at take the
+    labels y (N,) as one more argument.
     """
 
-    def __init__(self, spec, context):
+    def __init__(self, spec, context, conditional=False):
         super().__init__()
+        name = type(self).__name__
         if spec.kind != "discrete":
-            raise ValueError(f"{type(self).__name__} models discrete data (binary, K levels "
-                             f"or text), not {spec.kind} data {spec.name!r}")
+            raise ValueError(f"{name} models discrete data (binary, K levels or text), not "
+                             f"{spec.kind} data {spec.name!r}")
+        if conditional and not spec.num_classes:
+            raise ValueError(f"{name}: conditional=true needs labelled data; {spec.name} has "
+                             f"no labels")
         self.shape = tuple(spec.shape)
         self.levels = int(spec.levels)
         self.is_text = self.shape == ()
         self.length = int(context) if self.is_text else spec.dims
         if self.length < 1:
-            raise ValueError(f"{type(self).__name__}: sequence length must be >= 1, got "
-                             f"{self.length} (context={context}, data shape {self.shape})")
+            raise ValueError(f"{name}: sequence length must be >= 1, got {self.length} "
+                             f"(context={context}, data shape {self.shape})")
         self.outputs = 1 if self.levels == 2 else self.levels
+        self.num_classes = spec.num_classes if conditional else None
 
-    def logits(self, values):
-        return self.network(self.encode(values))
+    def _conditioning(self, labels, op):
+        """The extra arguments of network and logits_at: (labels,) for a conditional model,
+        () otherwise (an unconditional model ignores labels, as the PixelCNNs do)."""
+        if not self.num_classes:
+            return ()
+        if labels is None:
+            raise ValueError(f"{type(self).__name__}.{op}: a conditional model needs the "
+                             f"labels (N,) of the sequences")
+        return (labels,)
 
-    def log_likelihood(self, values):
+    def logits(self, values, labels=None):
+        return self.network(self.encode(values), *self._conditioning(labels, "logits"))
+
+    def log_likelihood(self, values, labels=None):
         """log p(x_t | x_<t) for every step, (N, T), exactly (no clipping)."""
-        logits = self.logits(values)
+        logits = self.logits(values, labels)
         if self.outputs == 1:
             # log Bernoulli(x; sigmoid(l)) = x l - softplus(l), finite for any logit
             logit = logits[..., 0]
@@ -89,11 +119,11 @@ class SequenceModel(nn.Module):
                              f"(N,) + {self.shape}, got {x.shape}")
         return x.reshape(len(x), -1).astype("int64")
 
-    def loss(self, x, generator=None):
+    def loss(self, x, generator=None, labels=None):
         """-1/N sum_n log p(x_n): the mean negative log-likelihood of a batch."""
-        return -self.log_likelihood(self.sequences(x, "loss")).sum(axis=1).mean()
+        return -self.log_likelihood(self.sequences(x, "loss"), labels).sum(axis=1).mean()
 
-    def nll(self, x):
+    def nll(self, x, labels=None):
         """-log p(x) in nats per example; for a 1-D stretch of text, per character (it is
         cut into windows of `context` characters, each scored from its start)."""
         if self.is_text and x.ndim == 1:
@@ -105,27 +135,64 @@ class SequenceModel(nn.Module):
             per_step = self.log_likelihood(tensor(padded.reshape(windows, self.length),
                                                     device=x.device))
             return -per_step.reshape(-1)[:n]
-        return -self.log_likelihood(self.sequences(x, "nll")).sum(axis=1)
+        return -self.log_likelihood(self.sequences(x, "nll"), labels).sum(axis=1)
 
-    def next_step(self, values, t):
-        """The distribution of x_t given x_<t = values[:, :t], for every row of values
-        (N, >= t + 1); what values holds at t and later is never read. Naive: one pass over
-        the prefix. A cached sampler replaces this method."""
-        logits = self.logits(values[:, :t + 1])[:, t]
+    def distribution(self, logits):
+        """p(x_t | x_<t) from the logits (N, outputs) of one step."""
         return Bernoulli(logits=logits[:, 0]) if self.outputs == 1 else \
             Categorical(logits=logits)
 
-    def sample(self, n, generator):
-        """n draws, one step at a time: x_t ~ p(x_t | x_<t). Images come back as uint8
-        (n,) + shape, text as uint8 (n, context) byte codes."""
+    def next_step(self, values, t, labels=None):
+        """The distribution of x_t given x_<t = values[:, :t], for every row of values
+        (N, >= t + 1); what values holds at t and later is never read. Naive: one pass over
+        the prefix (the reference for cached sampling)."""
+        return self.distribution(self.logits(values[:, :t + 1], labels)[:, t])
+
+    def incremental_logits(self, values, labels=None):
+        """The logits (N, T, outputs) of every step of values (N, T), computed as cached
+        sampling computes them: one step at a time through logits_at and a StepCache. Equal
+        to logits(values) up to float rounding, which is what makes cached sampling exact."""
+        extra = self._conditioning(labels, "incremental_logits")
+        cache = StepCache(len(values), values.shape[1])
+        # no graph: the cache's buffers are written in place, step after step
+        with no_grad():
+            return stack([self.logits_at(cache, values, t, *extra)
+                          for t in range(values.shape[1])], axis=1)
+
+    def sample(self, n, generator, labels=None, cached=True):
+        """n draws, one step at a time: x_t ~ p(x_t | x_<t) (given the labels (n,) for a
+        conditional model). Images come back as uint8 (n,) + shape, text as uint8
+        (n, context) byte codes. cached=True (for a model with logits_at) computes each step
+        alone from a StepCache; cached=False recomputes the prefix every step (next_step).
+        Both give the same samples for the same generator."""
         device = next(iter(self.parameters())).device
+        extra = self._conditioning(labels, "sample")
+        cache = StepCache(n, self.length) if cached and hasattr(self, "logits_at") else None
         values = np.zeros((n, self.length), dtype=np.int64)
         with no_grad():
             for t in range(self.length):
-                dist = self.next_step(tensor(values[:, :t + 1], device=device), t)
+                prefix = tensor(values[:, :t + 1], device=device)
+                dist = self.next_step(prefix, t, *extra) if cache is None else \
+                    self.distribution(self.logits_at(cache, prefix, t, *extra))
                 values[:, t] = dist.sample(generator=generator).numpy()
         values = values.astype(np.uint8)
         return values if self.is_text else values.reshape((n,) + self.shape)
+
+
+class StepCache:
+    """What cached sampling keeps from one step to the next, for a batch of n sequences of
+    `length` steps: one entry per layer, made by the layer on its first step (a causal
+    convolution's past inputs, an attention layer's keys and values)."""
+
+    def __init__(self, n, length):
+        self.n, self.length = n, length
+        self.entries = {}
+
+    def entry(self, layer, make):
+        """The layer's entry, made by make() the first time it is asked for."""
+        if layer not in self.entries:
+            self.entries[layer] = make()
+        return self.entries[layer]
 
 
 # ---------------------------------------------------------------------------------------
@@ -146,8 +213,48 @@ class CausalConv1d(nn.Conv1d):
     def forward(self, x):
         return F.causal_conv1d(x, self.weight, self.bias, self.dilation, self.shift)
 
+    def at(self, cache, x, t):
+        """The output (N, out) at step t alone, as fast WaveNet computes it (Paine et al.
+        2016): x (N, in) is the newest input, that of step t, or with shift=True that of
+        step t - 1 (a shifted layer never reads step t; None at t = 0, before any input).
+        The inputs of earlier steps come from `cache`, so a step costs one product over the
+        k taps instead of a pass over the whole sequence."""
+        return cache.entry(self, lambda: ConvAtStep(self, cache.n, cache.length))(x, t)
+
     def extra_repr(self):
         return super().extra_repr() + f", shift={self.shift}"
+
+
+class ConvAtStep:
+    """A CausalConv1d's entry in a StepCache: its inputs so far, by step (Paine et al.'s
+    queues, unrolled into one buffer of the whole sequence: step t reads the entries at
+    t - s_j for its taps' offsets s_j), and its weight (out, in, k) as one (in * k, out)
+    matrix, so that the output at t is the window of taps times that matrix. It works on the
+    raw arrays and records no graph: sampling needs none, and an engine op's overhead is
+    more than these small products cost."""
+
+    def __init__(self, conv, n, length):
+        weight = conv.weight.data
+        xp = backend.xp_of(weight)
+        out_channels, in_channels, k = weight.shape
+        self.shift = int(conv.shift)
+        steps_back = causal_offsets(k, conv.dilation, conv.shift)
+        self.past = max(steps_back)
+        # a 1x1 convolution (no shift) reads the current step alone: nothing to keep
+        self.inputs = None if self.past == 0 else \
+            xp.zeros((n, in_channels, self.past + length), dtype=weight.dtype)
+        self.taps = self.past - xp.asarray(steps_back)  # buffer index of each tap at t = 0
+        self.weight = xp.ascontiguousarray(weight.reshape(out_channels, in_channels * k).T)
+        self.bias = 0 if conv.bias is None else conv.bias.data
+
+    def __call__(self, x, t):
+        if self.inputs is None:
+            window = x.data
+        else:
+            if x is not None:
+                self.inputs[:, :, self.past + t - self.shift] = x.data
+            window = self.inputs[:, :, t + self.taps]  # (N, in, k), tap j at t - s_j
+        return Tensor(window.reshape(len(window), -1) @ self.weight + self.bias)
 
 
 class GatedResidualBlock(nn.Module):
@@ -173,6 +280,13 @@ class GatedResidualBlock(nn.Module):
         f, g = split(self.dilated(h), 2, axis=1)
         z = tanh(f) * sigmoid(g)
         return (h + self.residual(z) if self.residual is not None else None), self.skip(z)
+
+    def at(self, cache, h, t):
+        """forward at step t alone, for h (N, C) at that step (CausalConv1d.at)."""
+        f, g = split(self.dilated.at(cache, h, t), 2, axis=1)
+        z = tanh(f) * sigmoid(g)
+        return (h + self.residual.at(cache, z, t) if self.residual is not None else None), \
+            self.skip.at(cache, z, t)
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,10 +357,30 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, h):
         n, steps, d = h.shape
-        qkv = self.qkv(h).reshape(n, steps, 3, self.heads, d // self.heads)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (N, H, T, d/H)
+        q, k, v = self._heads(h)
         mixed = F.attention(q, k, v, causal=True)
         return self.out(mixed.transpose(0, 2, 1, 3).reshape(n, steps, d))
+
+    def _heads(self, h):
+        """Queries, keys and values of h (N, T, d_model), each (N, heads, T, d/heads)."""
+        n, steps, d = h.shape
+        qkv = self.qkv(h).reshape(n, steps, 3, self.heads, d // self.heads)
+        return tuple(qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+
+    def at(self, cache, h, t):
+        """forward at step t alone, for h (N, 1, d_model) at that step: the key and value of
+        step t join those of the earlier steps in `cache` (a step's keys and values never
+        change once computed), and its query attends to all of them, steps <= t, as the
+        causal mask lets it in forward."""
+        n, _, d = h.shape
+        q, k, v = self._heads(h)
+        xp = backend.xp_of(k.data)
+        keys, values = cache.entry(self, lambda: tuple(
+            xp.zeros((n, self.heads, cache.length, d // self.heads), dtype=k.dtype)
+            for _ in range(2)))
+        keys[:, :, t], values[:, :, t] = k.data[:, :, 0], v.data[:, :, 0]
+        mixed = F.attention(q, Tensor(keys[:, :, :t + 1]), Tensor(values[:, :, :t + 1]))
+        return self.out(mixed.transpose(0, 2, 1, 3).reshape(n, 1, d))
 
 
 class TransformerBlock(nn.Module):
@@ -263,6 +397,12 @@ class TransformerBlock(nn.Module):
 
     def forward(self, h):
         h = h + self.attention(self.norm1(h))
+        return h + self.fc2(gelu(self.fc1(self.norm2(h))))
+
+    def at(self, cache, h, t):
+        """forward at step t alone, for h (N, 1, d_model) at that step; the attention's keys
+        and values of earlier steps come from `cache` (CausalSelfAttention.at)."""
+        h = h + self.attention.at(cache, self.norm1(h), t)
         return h + self.fc2(gelu(self.fc1(self.norm2(h))))
 
 

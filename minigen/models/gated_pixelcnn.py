@@ -10,6 +10,12 @@ y = tanh(W_f * x) . sigmoid(W_g * x) (eq. 2), and the horizontal stack is residu
 
 Conditional (`conditional=true`): p(x | y), with V^T y for a one-hot label y added inside
 every gate (eq. 4); the labels are an argument of loss, nll and sample.
+
+Sampling is cached (forward_at): the vertical stack at row i sees rows <= i and feeds the
+horizontal stack from row i + 1 on, so it is computed a whole row at a time once the row is
+drawn; the horizontal stack and the head are computed at each new pixel alone, reading the
+kept inputs of the pixels to its left. `sample(..., cached=False)` recomputes the whole
+image per subpixel, the reference.
 """
 from .. import nn
 from ..layers.pixelcnn import GatedLayer, OutputHead, PixelModel
@@ -43,3 +49,17 @@ class GatedPixelCNN(PixelModel):
         for layer in self.layers:
             vertical, horizontal = layer(vertical, horizontal, labels)
         return self.head(horizontal)
+
+    def forward_at(self, cache, x, row, col, labels=None):
+        """The logits (N, C or C*K) of pixel (row, col) alone, for the image drawn so far x:
+        when a row begins, the vertical stack of the row above, now complete (recomputed,
+        to the same values, for each colour channel of the first pixel); then the
+        horizontal stack and the head at the pixel."""
+        if col == 0 and row > 0:
+            vertical = x[:, :, row - 1]
+            for layer in self.layers:
+                vertical = layer.vertical_row(cache, vertical, row - 1, labels)
+        horizontal = x
+        for layer in self.layers:
+            horizontal = layer.at(cache, horizontal, row, col, labels)
+        return self.head.at(cache, horizontal, row, col)

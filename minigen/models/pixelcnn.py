@@ -11,6 +11,11 @@ right of the pixel (the Gated PixelCNN removes it).
 
 Conditional (`conditional=true`): p(x | y), with a learned bias per class added inside each
 residual block; the labels are an argument of loss, nll and sample.
+
+Sampling is cached: an activation at a pixel depends on earlier pixels only, so each layer
+keeps its activation map and the next pixel is computed at that one position, every layer
+reading its kept taps there (forward_at); `sample(..., cached=False)` recomputes the whole
+image per subpixel, the reference.
 """
 from .. import nn
 from ..layers.pixelcnn import MaskedConv2d, OutputHead, PixelModel, ResidualBlock
@@ -42,3 +47,12 @@ class PixelCNN(PixelModel):
         for block in self.blocks:
             h = block(h, labels)
         return self.head(h)
+
+    def forward_at(self, cache, x, row, col, labels=None):
+        """The logits (N, C or C*K) of pixel (row, col) alone, for the image drawn so far x:
+        forward's layers at that one pixel, each from its input there and the inputs of
+        earlier pixels that the cache keeps."""
+        h = self.first.at(cache, x, row, col)
+        for block in self.blocks:
+            h = block.at(cache, h, row, col, labels)
+        return self.head.at(cache, h, row, col)

@@ -18,6 +18,11 @@ with the zeros a causal convolution reads before the start. Then:
 
 The receptive field is the 1 + (k - 1)(1 + sum of dilations) steps before t: 65 for k = 2
 and dilations 1..32, more than the 64 pixels of an 8x8 digit.
+
+Sampling is cached (fast WaveNet, Paine et al. 2016, "Fast Wavenet Generation Algorithm"):
+every layer keeps its past inputs, so step t computes one column through the network from
+the stored inputs at t - d(k - 1) .. t of each layer (logits_at), instead of the whole
+prefix; `sample(..., cached=False)` is the naive reference.
 """
 from .. import functional as F
 from .. import nn
@@ -67,3 +72,18 @@ class WaveNet(SequenceModel):
             skips = skip if skips is None else skips + skip
         logits = self.head2(relu(self.head1(relu(skips))))
         return logits.transpose(0, 2, 1)
+
+    def logits_at(self, cache, values, t):
+        """The logits (N, outputs) of step t alone: network's column at t, each layer at
+        that step from its newest input and the past ones the cache keeps. The first layer
+        is shifted, so its newest input is x_{t-1}."""
+        newest = F.one_hot(values[:, t - 1], self.levels) if t > 0 else None
+        h = self.first.at(cache, newest, t)
+        position = self.positions(t + 1)
+        if position is not None:
+            h = h + position[t]
+        skips = None
+        for block in self.blocks:
+            h, skip = block.at(cache, h, t)
+            skips = skip if skips is None else skips + skip
+        return self.head2.at(cache, relu(self.head1.at(cache, relu(skips), t)), t)
