@@ -275,10 +275,12 @@ class Run:
     def evaluate_data(self, x, y=None):
         """Mean nll per example of data x (labels y for a conditional model); text is scored
         per character in stretches of whole context windows, so the figure does not depend
-        on where the eval batches cut it."""
+        on where the eval batches cut it. For text, eval_batch_size counts windows: a batch
+        of 500 characters would be under 4 windows, and a recurrent model steps through
+        every window one character at a time."""
         size = self.config["eval_batch_size"]
         if self.window is not None:
-            size = max(1, size // self.window) * self.window
+            size *= self.window
         if self.conditional and y is None:
             raise ValueError(f"{self.entry.name}: a conditional model is evaluated on "
                              f"labelled data")
