@@ -7,7 +7,7 @@ anything after it. The masked convolutions here are built so; `receptive_field` 
 with the engine's own gradients rather than trusting the masks.
 
 The same property makes sampling cheap: an activation at pixel p depends on pixels <= p
-only, so once computed it never changes. Cached sampling (`PixelCache`, the layers' `at`
+only, so once computed it never changes. Cached sampling (`SamplingCache`, the layers' `at`
 methods) keeps every layer's activation map and computes each layer at the new pixel
 alone; naive sampling recomputes the whole image for every subpixel.
 
@@ -25,6 +25,7 @@ from ..autograd import Tensor, grad, no_grad, tensor
 from ..distributions import Bernoulli, Categorical
 from ..kernels.masked_conv2d import mask as masked_conv2d_mask
 from ..ops import moveaxis, pad, relu, sigmoid, stack, tanh
+from .cache import SamplingCache
 
 
 def _conv2d(in_channels, out_channels, kernel_size, generator):
@@ -34,22 +35,6 @@ def _conv2d(in_channels, out_channels, kernel_size, generator):
     conv = nn.Conv2d(in_channels, out_channels, kernel_size)
     conv.reset_parameters(generator)
     return conv
-
-
-class PixelCache:
-    """What cached sampling keeps from one pixel to the next, for a batch of n images of
-    height x width: one entry per layer, made by the layer on its first pixel (for a
-    convolution, a `ConvAtPixel`)."""
-
-    def __init__(self, n, height, width):
-        self.n, self.height, self.width = n, height, width
-        self.entries = {}
-
-    def entry(self, layer, make):
-        """The layer's entry, made by make() the first time it is asked for."""
-        if layer not in self.entries:
-            self.entries[layer] = make()
-        return self.entries[layer]
 
 
 class ConvAtPixel:
@@ -121,7 +106,7 @@ class MaskedConv2d(nn.Module):
     def at(self, cache, x, row, col):
         """The output (N, out) at pixel (row, col) alone, from the input there x (N, in) (or
         the whole input map, for a first layer reading the image) and the earlier pixels'
-        inputs that `cache` (a PixelCache) keeps: only the unmasked taps are computed."""
+        inputs that `cache` (a SamplingCache) keeps: only the unmasked taps are computed."""
         return cache.entry(self, lambda: self._at_pixel(cache))(x, row, col)
 
     def _at_pixel(self, cache):
@@ -291,7 +276,7 @@ class GatedLayer(nn.Module):
 
 
 class _GatedLayerAtPixel:
-    """A GatedLayer's entry in a PixelCache: its vertical input map so far (padded as
+    """A GatedLayer's entry in a SamplingCache: its vertical input map so far (padded as
     forward pads it), what the horizontal stack takes from the vertical stack of the row
     above (at first row 0's: zeros shifted in, through the 1x1 convolution), and its
     horizontal convolution one pixel at a time."""
@@ -368,7 +353,7 @@ class PixelModel(nn.Module):
     head, -log p(x) and raster-order sampling. A subclass builds its layers and writes
     forward(x, labels), the logits of every p(x_i | x_<i) for an image scaled to [0, 1].
     It may also write forward_at(cache, x, row, col, labels), the logits (N, C or C*K) of
-    pixel (row, col) alone from activations of earlier pixels kept in a PixelCache: sample
+    pixel (row, col) alone from activations of earlier pixels kept in a SamplingCache: sample
     then computes one pixel per subpixel drawn (cached sampling) instead of the whole image.
 
     log p(x) = sum_i log p(x_i | x_<i) (van den Oord et al. 2016a, eq. 1 and 2): every
@@ -417,11 +402,11 @@ class PixelModel(nn.Module):
     def incremental_logits(self, x, labels=None):
         """The logits (N, C or C*K, H, W) of raw levels x, computed as cached sampling
         computes them: pixel after pixel in raster order through forward_at and a
-        PixelCache. Equal to logits(x) up to float rounding, which is what makes cached
+        SamplingCache. Equal to logits(x) up to float rounding, which is what makes cached
         sampling exact."""
         image = self._scaled(x, labels)
         _, height, width = self.shape
-        cache = PixelCache(len(x), height, width)
+        cache = SamplingCache(len(x), height=height, width=width)
         # no graph: the cache's maps are written in place, pixel after pixel
         with no_grad():
             pixels = [self.forward_at(cache, image, row, col, labels)
@@ -430,14 +415,14 @@ class PixelModel(nn.Module):
 
     def sampler(self, n, labels=None, cached=True):
         """distribution_at(x, row, col) for sample_raster, drawing n images: with cached=True
-        (and a forward_at) each call computes pixel (row, col) alone, from a PixelCache of
+        (and a forward_at) each call computes pixel (row, col) alone, from a SamplingCache of
         the earlier pixels' activations (the pixel itself is recomputed for each of its
         colour channels, cheaply); with cached=False every call recomputes the whole image
         (naive, the reference)."""
         if not (cached and hasattr(self, "forward_at")):
             return lambda x, row, col: self.distribution_at(x, row, col, labels)
         _, height, width = self.shape
-        cache = PixelCache(n, height, width)
+        cache = SamplingCache(n, height=height, width=width)
         return lambda x, row, col: self.likelihood.pixel(
             self.forward_at(cache, self._scaled(x, labels), row, col, labels))
 

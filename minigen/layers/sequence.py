@@ -14,7 +14,7 @@ them), and `network(features)`, the logits of every step.
 
 Sampling is cached when the model also supplies `logits_at(cache, values, t)`, the logits of
 step t alone: a step's activations depend on earlier steps only, so once computed they never
-change, and a `StepCache` keeps them (per-layer input queues for WaveNet, Paine et al. 2016,
+change, and a `SamplingCache` keeps them (per-layer input queues for WaveNet, Paine et al. 2016,
 "Fast Wavenet Generation Algorithm"; keys and values for the Transformer). Step t then
 costs one column of the network instead of a pass over the whole prefix. `next_step` is the
 naive reference, one pass per step; both draw the same samples from the same generator.
@@ -42,6 +42,7 @@ from ..distributions import Bernoulli, Categorical
 from ..kernels.causal_conv1d.reference import offsets as causal_offsets
 from ..ops import (concatenate, gelu, log_softmax, sigmoid, softplus, split, stack,
                    take_along_axis, tanh)
+from .cache import SamplingCache
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,10 +151,10 @@ class SequenceModel(nn.Module):
 
     def incremental_logits(self, values, labels=None):
         """The logits (N, T, outputs) of every step of values (N, T), computed as cached
-        sampling computes them: one step at a time through logits_at and a StepCache. Equal
+        sampling computes them: one step at a time through logits_at and a SamplingCache. Equal
         to logits(values) up to float rounding, which is what makes cached sampling exact."""
         extra = self._conditioning(labels, "incremental_logits")
-        cache = StepCache(len(values), values.shape[1])
+        cache = SamplingCache(len(values), length=values.shape[1])
         # no graph: the cache's buffers are written in place, step after step
         with no_grad():
             return stack([self.logits_at(cache, values, t, *extra)
@@ -163,11 +164,11 @@ class SequenceModel(nn.Module):
         """n draws, one step at a time: x_t ~ p(x_t | x_<t) (given the labels (n,) for a
         conditional model). Images come back as uint8 (n,) + shape, text as uint8
         (n, context) byte codes. cached=True (for a model with logits_at) computes each step
-        alone from a StepCache; cached=False recomputes the prefix every step (next_step).
+        alone from a SamplingCache; cached=False recomputes the prefix every step (next_step).
         Both give the same samples for the same generator."""
         device = next(iter(self.parameters())).device
         extra = self._conditioning(labels, "sample")
-        cache = StepCache(n, self.length) if cached and hasattr(self, "logits_at") else None
+        cache = SamplingCache(n, length=self.length) if cached and hasattr(self, "logits_at") else None
         values = np.zeros((n, self.length), dtype=np.int64)
         with no_grad():
             for t in range(self.length):
@@ -177,22 +178,6 @@ class SequenceModel(nn.Module):
                 values[:, t] = dist.sample(generator=generator).numpy()
         values = values.astype(np.uint8)
         return values if self.is_text else values.reshape((n,) + self.shape)
-
-
-class StepCache:
-    """What cached sampling keeps from one step to the next, for a batch of n sequences of
-    `length` steps: one entry per layer, made by the layer on its first step (a causal
-    convolution's past inputs, an attention layer's keys and values)."""
-
-    def __init__(self, n, length):
-        self.n, self.length = n, length
-        self.entries = {}
-
-    def entry(self, layer, make):
-        """The layer's entry, made by make() the first time it is asked for."""
-        if layer not in self.entries:
-            self.entries[layer] = make()
-        return self.entries[layer]
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,7 +211,7 @@ class CausalConv1d(nn.Conv1d):
 
 
 class ConvAtStep:
-    """A CausalConv1d's entry in a StepCache: its inputs so far, by step (Paine et al.'s
+    """A CausalConv1d's entry in a SamplingCache: its inputs so far, by step (Paine et al.'s
     queues, unrolled into one buffer of the whole sequence: step t reads the entries at
     t - s_j for its taps' offsets s_j), and its weight (out, in, k) as one (in * k, out)
     matrix, so that the output at t is the window of taps times that matrix. It works on the
