@@ -24,7 +24,7 @@ from .. import nn
 from ..autograd import Tensor, grad, no_grad, tensor
 from ..distributions import Bernoulli, Categorical
 from ..kernels.masked_conv2d import mask as masked_conv2d_mask
-from ..ops import moveaxis, pad, relu, sigmoid, stack, tanh
+from ..ops import concatenate, elu, moveaxis, pad, relu, sigmoid, split, stack, tanh
 from .cache import SamplingCache
 
 
@@ -587,3 +587,38 @@ class DownRightShiftedConvTranspose2d(nn.Module):
         y = F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride)
         return _crop("DownRightShiftedConvTranspose2d", y, slice(0, size[0]),
                      slice(0, size[1]))
+
+
+def concat_elu(x):
+    """ELU of [x, -x] along the channels, the nonlinearity of the PixelCNN++ and PixelSNAIL
+    code: both signs of every feature pass through (an ELU alone flattens the negative
+    side). Doubles the channels."""
+    return elu(concatenate([x, -x], axis=1))
+
+
+class GatedResnet(nn.Module):
+    """The gated resnet block of PixelCNN++ (Salimans et al. 2017, figure 2, as in the
+    paper's code), which PixelSNAIL's residual blocks are made of too:
+
+        c = conv(concat_elu(x)) [+ nin(concat_elu(aux))]
+        [a, b] = conv(dropout(concat_elu(c))),       x' = x + a . sigmoid(b)
+
+    `conv(in_channels, out_channels, generator)` makes the block's convolutions, which keep
+    the view of its stream: shifted convolutions in PixelCNN++, type-B masked ones in
+    PixelSNAIL. nin is a 1x1 convolution of an auxiliary input (the other stream, short-cuts,
+    attention output), which must already see only what this stream may."""
+
+    def __init__(self, channels, conv, aux_channels=0, dropout=0.0, generator=None):
+        super().__init__()
+        self.conv_in = conv(2 * channels, channels, generator=generator)
+        self.aux = _conv2d(2 * aux_channels, channels, 1, generator) if aux_channels else None
+        self.conv_out = conv(2 * channels, 2 * channels, generator=generator)
+        self.dropout = dropout
+
+    def forward(self, x, aux=None, generator=None):
+        h = self.conv_in(concat_elu(x))
+        if aux is not None:
+            h = h + self.aux(concat_elu(aux))
+        h = F.dropout(concat_elu(h), self.dropout, self.training, generator)
+        a, b = split(self.conv_out(h), 2, axis=1)
+        return x + a * sigmoid(b)

@@ -25,43 +25,16 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import tensor
-from ..layers.pixelcnn import MaskedConv2d, OutputHead, PixelModel
-from ..ops import broadcast_to, concatenate, elu, sigmoid, split
+from ..layers.pixelcnn import GatedResnet, MaskedConv2d, OutputHead, PixelModel
+from ..ops import broadcast_to, concatenate, split
 from . import register
 
 
-def concat_elu(x):
-    """ELU of [x, -x] along the channels, the nonlinearity of the PixelCNN++ and PixelSNAIL
-    code: both signs of every feature pass through, so the ELU's flat negative side cuts
-    nothing off. Doubles the channels."""
-    return elu(concatenate([x, -x], axis=1))
-
-
-class GatedResnet(nn.Module):
-    """The gated residual block of PixelCNN++ (Salimans et al. 2017) that PixelSNAIL's
-    residual blocks are made of:
-
-        c = W_1 * concat_elu(h)  (+ V * concat_elu(a), with an auxiliary input a)
-        [u, g] = W_2 * concat_elu(c)
-        h' = h + u . sigmoid(g)                                   (the gated activation)
-
-    W_1, W_2 are k x k type-B masked convolutions, so h' at pixel i sees h at pixels <= i
-    only; with k = 1 the mask keeps the single tap and they are 1x1 (network-in-network)
-    layers, as in the attention block."""
-
-    def __init__(self, channels, kernel_size, aux_channels=0, generator=None):
-        super().__init__()
-        self.inner = MaskedConv2d(2 * channels, channels, kernel_size, "B", 1, generator)
-        self.aux = MaskedConv2d(2 * aux_channels, channels, 1, "B", 1, generator) \
-            if aux_channels else None
-        self.outer = MaskedConv2d(2 * channels, 2 * channels, kernel_size, "B", 1, generator)
-
-    def forward(self, h, aux=None):
-        c = self.inner(concat_elu(h))
-        if self.aux is not None:
-            c = c + self.aux(concat_elu(aux))
-        u, g = split(self.outer(concat_elu(c)), 2, axis=1)
-        return h + u * sigmoid(g)
+def masked(kernel_size):
+    """The convolutions of a PixelSNAIL GatedResnet: k x k type-B masked ones, so the block
+    at pixel i sees pixels <= i only (k = 1: 1x1 network-in-network layers)."""
+    return lambda in_channels, out_channels, generator: MaskedConv2d(
+        in_channels, out_channels, kernel_size, "B", 1, generator)
 
 
 def strictly_causal_mask(pixels):
@@ -90,10 +63,10 @@ class CausalAttention(nn.Module):
         super().__init__()
         self.heads, self.key_channels = heads, key_channels
         content = image_channels + channels + 2
-        self.content = GatedResnet(content, 1, generator=generator)
+        self.content = GatedResnet(content, masked(1), generator=generator)
         self.keys_values = MaskedConv2d(content, key_channels + value_channels, 1, "B", 1,
                                         generator)
-        self.query_features = GatedResnet(channels + 2, 1, generator=generator)
+        self.query_features = GatedResnet(channels + 2, masked(1), generator=generator)
         self.queries = MaskedConv2d(channels + 2, key_channels, 1, "B", 1, generator)
 
     def _heads(self, features):
@@ -121,11 +94,12 @@ class SnailBlock(nn.Module):
     def __init__(self, image_channels, channels, resnets, kernel_size, key_channels,
                  value_channels, heads, generator=None):
         super().__init__()
-        self.resnets = nn.ModuleList([GatedResnet(channels, kernel_size, generator=generator)
-                                      for _ in range(resnets)])
+        self.resnets = nn.ModuleList([
+            GatedResnet(channels, masked(kernel_size), generator=generator)
+            for _ in range(resnets)])
         self.attention = CausalAttention(image_channels, channels, key_channels,
                                          value_channels, heads, generator)
-        self.mix = GatedResnet(channels, 1, value_channels, generator)
+        self.mix = GatedResnet(channels, masked(1), value_channels, generator=generator)
 
     def forward(self, x, h, position):
         for resnet in self.resnets:
