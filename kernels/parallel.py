@@ -1,4 +1,5 @@
-"""Independent pieces of a kernel's work in Python threads, each with BLAS held to one thread.
+"""Independent pieces of a kernel's work in Python threads, each with BLAS held to one thread
+(the kernels here, and the engine's large matrix products: minigen/ops/linalg.py).
 
 NumPy releases the GIL inside its array loops and BLAS calls, so Python threads run them on
 all cores at once. This beats leaving the threading to OpenBLAS, measured on the 2-core
@@ -11,6 +12,7 @@ OpenBLAS's two threads, which wait for each other at every product.
 The threads are as many as BLAS itself is set to use (threadpoolctl reads it), so
 OPENBLAS_NUM_THREADS=1 or threadpoolctl.threadpool_limits(1) means no extra threads here.
 """
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,5 +47,13 @@ def run(task, pieces, work):
         return [task(piece) for piece in pieces]
     pool = _pools.get(n) or _pools.setdefault(
         n, ThreadPoolExecutor(n, thread_name_prefix="minigen-kernel"))
-    with _held, _blas_libraries().limit(limits=1):
+    with one_blas_thread():
         return [future.result() for future in [pool.submit(task, piece) for piece in pieces]]
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS held to one thread for the duration (about 30 us to set and restore), as
+    inside run's threads: a product that OpenBLAS would share out runs on the caller's."""
+    with _held, _blas_libraries().limit(limits=1):
+        yield

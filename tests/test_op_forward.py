@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from test_op_gradients import SPECS, as_list, axis_args, broadcast_shapes, shapes
 
 import minigen as mg
+from minigen.kernels import parallel
+from minigen.ops import linalg
 
 DTYPES = [np.float32, np.float64]
 TOLERANCE = {np.float32: 2e-6, np.float64: 1e-12}  # relative, and absolute on scale 1
@@ -288,6 +290,18 @@ def test_shape_mismatch_names_the_op_and_both_shapes(name, op):
 def test_matmul_mismatch_names_the_op_and_both_shapes():
     with pytest.raises(ValueError, match=r"Matmul.*\(2, 3\), \(4, 5\)"):
         mg.ones(2, 3) @ mg.ones(4, 5)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((7, 5), (5, 3)), ((2, 7, 5), (5,)),
+                                              ((2, 1, 7, 5), (3, 5, 4)), ((7, 5), (2, 5, 3))])
+def test_matmul_split_by_rows_over_threads_matches_numpy(monkeypatch, a_shape, b_shape):
+    """Large products are split by the rows of a over kernels/parallel.py's threads: made
+    to happen here to a small one, in three pieces, it must give NumPy's product."""
+    monkeypatch.setattr(linalg, "ONE_THREAD_WORK", 0)
+    monkeypatch.setattr(parallel, "threads", lambda work: 3)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    np.testing.assert_allclose((mg.tensor(a) @ mg.tensor(b)).numpy(), a @ b, rtol=1e-12)
 
 
 def test_where_mismatch_names_the_op():
