@@ -1,20 +1,24 @@
 """Quality parity: a minigen model and its PyTorch build, trained the same way, must reach
-the same test likelihood (issue 6: realnvp's test_bpd within 2% of PyTorch's).
+the same test likelihood: within 2% of PyTorch's test_bpd for realnvp on digits (issue 6)
+and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5).
 
-    python -m benchmarks.parity realnvp [--steps N] [--seed S] [--threads T] [--no-write]
+    python -m benchmarks.parity MODEL [--steps N] [--seed S] [--threads T] [--no-write]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
 with the run's seed, drawn as the trainer draws them), the same optimiser (Adam, the
 config's lr, default betas and eps) and the same number of steps. minigen's side is its own
-trainer (minigen.trainer.Run), so what is compared is what `minigen train` produces. What
-stays different is each side's random noise (dequantization), so the two test figures
-differ by training noise even where the models are identical.
+trainer (minigen.trainer.Run), so what is compared is what `minigen train` produces. For
+realnvp what stays different is each side's random noise (dequantization), so the two test
+figures differ by training noise even where the models are identical. The autoregressive
+models have no noise: their likelihood is exact, so both runs differ only by float32
+rounding (which order each side sums in), and their curves track each other closely.
 
-Before training, both models score the same dequantized test images with the copied
-weights, and again after training with minigen's trained weights copied into a fresh PyTorch
-model: that isolates model differences (a wrong term, mask or sign) from training noise,
-and must agree to float32 rounding. The result goes to benchmarks/results/parity-MODEL.json.
+Before training, both models score the same test images (dequantized with one draw for
+realnvp) with the copied weights, and again after training with minigen's trained weights
+copied into a fresh PyTorch model: that isolates model differences (a wrong term, mask or
+sign) from training noise, and must agree to float32 rounding. The result goes to
+benchmarks/results/parity-MODEL.json.
 
 Seconds per step are each side's training time alone (minigen's trainer's own count);
 OMP_WAIT_POLICY=PASSIVE unless set, as in the benchmarks: on the 2-core machine under a load
@@ -47,25 +51,93 @@ class Case:
     model: str            # minigen's registry name
     data: str
     config: dict          # minigen config overrides: the model's keys and the training ones
-    build_torch: callable  # (spec, config) -> the PyTorch module, with loss/nll/log_prob
-    mg_log_prob: callable  # (minigen model, y Tensor) -> log p(y) Tensor, float64 (N,)
+    build_torch: callable  # (spec, config, minigen model) -> the PyTorch module
+    mg_log_prob: callable  # (minigen model, y Tensor) -> log p(y) Tensor (N,)
+    torch_log_prob: callable  # (PyTorch module, y tensor) -> log p(y) tensor (N,)
+    dequantize: bool      # score y = (x + u) / K (a flow's density) rather than x itself
     target: float         # |minigen - torch| / torch allowed on the test metric
 
 
 def realnvp_case():
     from .torch_models.realnvp import RealNVP
 
-    def build(spec, config):
+    def build(spec, config, model):
         return RealNVP(spec.shape, spec.levels, config["couplings"], config["channels"],
                        config["hidden_layers"], config["alpha"])
 
     return Case("realnvp", "digits",
                 dict(couplings=6, channels=64, hidden_layers=2, alpha=0.05, steps=1500,
                      batch_size=128, lr=1e-3),
-                build, lambda model, y: model.log_prob(y), target=0.02)
+                build, lambda model, y: model.log_prob(y), lambda model, y: model.log_prob(y),
+                dequantize=True, target=0.02)
 
 
-CASES = {"realnvp": realnvp_case}
+def autoregressive_case(name, config, build):
+    """An exact-likelihood model on digits-bin: log p(x) = -nll(x) on both sides. The
+    configs are issue 5's, with its Adam 1e-3, batch sizes and step counts."""
+    return Case(name, "digits-bin", dict(config, lr=1e-3), build,
+                lambda model, x: -model.nll(x), lambda model, x: -model.nll(x),
+                dequantize=False, target=0.02)
+
+
+def made_case():
+    from .torch_models.made import MADE
+
+    def build(spec, config, model):
+        # the masks come from minigen's generator (its hidden-unit degrees): take them
+        return MADE(spec.dims, spec.levels, config["hidden"], model.masks[0])
+
+    return autoregressive_case("made", dict(hidden=(512, 512), steps=1500, batch_size=100),
+                               build)
+
+
+def pixelcnn_case():
+    from .torch_models.pixelcnn import PixelCNN
+
+    def build(spec, config, model):
+        return PixelCNN(spec.shape, spec.levels, config["channels"], config["blocks"],
+                        config["first_kernel"], config["kernel"])
+
+    return autoregressive_case("pixelcnn", dict(channels=64, blocks=5, first_kernel=5,
+                                                kernel=3, steps=750, batch_size=128), build)
+
+
+def gated_pixelcnn_case():
+    from .torch_models.gated_pixelcnn import GatedPixelCNN
+
+    def build(spec, config, model):
+        return GatedPixelCNN(spec.shape, spec.levels, config["channels"], config["layers"],
+                             config["kernel"])
+
+    return autoregressive_case("gated-pixelcnn", dict(channels=64, layers=5, kernel=3,
+                                                      steps=750, batch_size=128), build)
+
+
+def wavenet_case():
+    from .torch_models.wavenet import WaveNet
+
+    def build(spec, config, model):
+        return WaveNet(spec.shape, spec.levels, config["channels"], config["dilations"],
+                       config["kernel"], config["positions"])
+
+    return autoregressive_case("wavenet", dict(channels=64, dilations=(1, 2, 4, 8, 16, 32),
+                                               kernel=2, steps=500, batch_size=100), build)
+
+
+def transformer_case():
+    from .torch_models.transformer import Transformer
+
+    def build(spec, config, model):
+        return Transformer(spec.shape, spec.levels, config["d_model"], config["heads"],
+                           config["layers"], config["mlp"], config["positions"])
+
+    return autoregressive_case("transformer", dict(d_model=64, heads=4, layers=2, mlp=256,
+                                                   steps=1000, batch_size=100), build)
+
+
+CASES = {"realnvp": realnvp_case, "made": made_case, "pixelcnn": pixelcnn_case,
+         "gated-pixelcnn": gated_pixelcnn_case, "wavenet": wavenet_case,
+         "transformer": transformer_case}
 
 
 def copy_weights(mg_model, torch_model):
@@ -87,22 +159,27 @@ def copy_weights(mg_model, torch_model):
 
 
 def same_input_check(case, mg_model, torch_model, x, levels, seed):
-    """log p(y) of both models on the same y = (x + u) / K (one uniform draw): the relative
-    difference of the per-image values, and of the mean nll."""
-    u = np.random.default_rng([seed, 99]).uniform(size=x.shape).astype(np.float32)
-    y = (x.astype(np.float32) + u) * np.float32(1.0 / levels)
+    """log p(y) of both models on the same y: y = (x + u) / K (one uniform draw) for a
+    dequantized flow, the images x themselves for an exact-likelihood model. The relative
+    difference of the per-image values, and the mean nll of each."""
+    const = 0.0
+    y = x
+    if case.dequantize:
+        u = np.random.default_rng([seed, 99]).uniform(size=x.shape).astype(np.float32)
+        y = (x.astype(np.float32) + u) * np.float32(1.0 / levels)
+        const = x[0].size * math.log(levels)
     with no_grad():
         ours = case.mg_log_prob(mg_model, tensor(y)).numpy().astype(np.float64)
     with torch.no_grad():
-        theirs = torch_model.log_prob(torch.from_numpy(y)).numpy()
-    const = x[0].size * math.log(levels)
+        theirs = case.torch_log_prob(torch_model, torch.from_numpy(y)).double().numpy()
     return {"max_rel_diff_log_p": float(np.max(np.abs(ours - theirs) / np.abs(theirs))),
             "nll_nats_minigen": float(const - ours.mean()),
             "nll_nats_torch": float(const - theirs.mean())}
 
 
 def torch_test_nll(model, x, batch_size, generator):
-    """Mean test nll (nats per example), one uniform noise draw per image."""
+    """Mean test nll (nats per example); one uniform noise draw per image for a dequantized
+    flow (an exact-likelihood model ignores the generator)."""
     model.eval()
     total = 0.0
     with torch.no_grad():
@@ -168,11 +245,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as out:
         run = trainer.Run(case.model, case.data, args.seed, out=out, config=config)
         torch.manual_seed(args.seed)
-        torch_model = case.build_torch(run.spec, run.config)
+        torch_model = case.build_torch(run.spec, run.config, run.model)
         copy_weights(run.model, torch_model)
         init = same_input_check(case, run.model, torch_model, run.x_test, run.spec.levels,
                                 args.seed)
-        print(f"same y, copied initial weights: max relative difference of log p(y) "
+        print(f"same test data, copied initial weights: max relative difference of log p "
               f"{init['max_rel_diff_log_p']:.2e}; test nll {init['nll_nats_minigen']:.6f} "
               f"(minigen) vs {init['nll_nats_torch']:.6f} nats (torch)", flush=True)
 
@@ -181,15 +258,16 @@ def main(argv=None):
         run.train(progress=False)
         metrics = run.finish()
         ours_curve = minigen_curve(out)
-        # the last layers start at zero, so at init the couplings are the identity and the
-        # check above sees only the pre-processing and the prior: repeat it on the trained
-        # weights, where every coupling acts
-        trained_copy = case.build_torch(run.spec, run.config)
+        # realnvp's last layers start at zero, so at init the couplings are the identity and
+        # the check above sees only the pre-processing and the prior; and any model's
+        # trained weights reach values (larger logits, saturated gates) that initial ones do
+        # not: repeat the check on the trained weights
+        trained_copy = case.build_torch(run.spec, run.config, run.model)
         copy_weights(run.model, trained_copy)
         trained = same_input_check(case, run.model, trained_copy, run.x_test,
                                    run.spec.levels, args.seed)
-        print(f"same y, minigen's trained weights in both: max relative difference of "
-              f"log p(y) {trained['max_rel_diff_log_p']:.2e}; test nll "
+        print(f"same test data, minigen's trained weights in both: max relative difference "
+              f"of log p {trained['max_rel_diff_log_p']:.2e}; test nll "
               f"{trained['nll_nats_minigen']:.6f} vs {trained['nll_nats_torch']:.6f} nats",
               flush=True)
     print(f"training torch's {case.model} ...", flush=True)
@@ -204,6 +282,8 @@ def main(argv=None):
               "torch": sum(p.numel() for p in torch_model.parameters())}
     sps = {"minigen": metrics["seconds_per_step"], "torch": theirs_sps}
     verdict = "ok" if abs(rel) <= case.target else "MISSED"
+    print(f"test nll: minigen {metrics['test_nll_nats']:.4f} nats, torch {theirs_nll:.4f} "
+          f"nats per example")
     print(f"{metric}: minigen {ours_value:.4f}, torch {theirs_value:.4f}, relative difference "
           f"{rel:+.2%} (allowed {case.target:.0%}: {verdict})")
     print(f"seconds per step: minigen {sps['minigen']:.4f}, torch {sps['torch']:.4f} "
@@ -213,6 +293,7 @@ def main(argv=None):
         result = {"model": case.model, "data": case.data, "seed": args.seed,
                   "config": run.config, "metric": metric,
                   "minigen": ours_value, "torch": theirs_value, "relative_difference": rel,
+                  "test_nll_nats": {"minigen": metrics["test_nll_nats"], "torch": theirs_nll},
                   "target": case.target, "meets_target": abs(rel) <= case.target,
                   "seconds_per_step": sps, "params": params, "same_input_at_init": init,
                   "same_input_minigen_trained_weights": trained,
