@@ -1,8 +1,10 @@
 """Elementwise ops: arithmetic, math functions, activations, where, comparisons.
 
 Each primitive is a Function with its forward (raw arrays) beside its backward (Tensor ops).
-Activations that are a line of other ops (leaky_relu, elu, gelu, log_sigmoid, maximum) are
-written as that line: their gradients, of every order, follow from the primitives.
+Activations that are a line of other ops (leaky_relu, elu, log_sigmoid, maximum) are
+written as that line: their gradients, of every order, follow from the primitives. Exact
+GELU on NumPy float arrays is the exception: composed it was a dozen passes over the largest
+activations of a transformer, so it is a primitive on a fused kernel (kernels/gelu/).
 """
 import math
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, is_float
+from ..kernels import gelu as _gelu_kernel
 
 
 def lift(value, like):
@@ -229,6 +232,33 @@ class Erf(Function):
         return g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x))
 
 
+class Gelu(Function):
+    """x Phi(x) on the CPU kernel; its gradient is a node of its own, GeluDerivative, so
+    that the kernel's derivative can be fused and still be differentiated again."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return _gelu_kernel.forward(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * GeluDerivative.apply(ctx.inputs[0])
+
+
+class GeluDerivative(Function):
+    """gelu'(x) = Phi(x) + x phi(x), whose own derivative is phi(x) (2 - x^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return _gelu_kernel.derivative(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        density = exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
+        return g * density * (2.0 - x * x)
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
@@ -373,6 +403,9 @@ def gelu(x, approximate="none"):
         return x * 0.5 * (tanh(inner) + 1.0)
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+    if isinstance(x.data, np.ndarray) and x.dtype in (np.float32, np.float64):
+        return Gelu.apply(x)
+    # no CUDA kernel yet, and the kernel takes float32 and float64 only
     return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
 
 

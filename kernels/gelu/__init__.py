@@ -1,0 +1,11 @@
+"""Exact GELU, x Phi(x), and its derivative: `cpu` (the default, one fused Numba pass with a
+vectorised float32 erfc) and `reference` (NumPy and scipy's ndtr), one signature.
+
+    from minigen.kernels import gelu
+    y = gelu.forward(x)          # x Phi(x)
+    dy_dx = gelu.derivative(x)   # Phi(x) + x phi(x)
+"""
+from . import cpu, reference
+from .cpu import derivative, forward
+
+__all__ = ["cpu", "reference", "forward", "derivative"]
