@@ -14,7 +14,7 @@ x (256, 1, 28, 28), float32, medians of 200 calls on a quiet machine):
 - Numba calling `math.exp`: 700 us for the fused forward in one thread, 394 us in two.
   Without Intel's SVML (absent here) LLVM cannot vectorise a call to the C library's expf,
   so it computes one value at a time;
-- Numba with `_exp_float32` below, Cephes' expf in plain float32 arithmetic that LLVM does
+- Numba with `exp_float32` (kernels/fastmath.py), Cephes' expf in plain float32 arithmetic that LLVM does
   vectorise: the fused forward takes 166 us in one thread and 87 us in two; backward 169
   and 93 us. It is within one ulp of the exact exp (0.53 ulp at worst over two million
   points; the tests check the whole float32 range).
@@ -29,65 +29,12 @@ a few microseconds, about what waking the thread pool costs (8 x 784 values: 8 u
 7 us parallel), and a pool whose other thread has lost its core to another process would
 stall it for a whole scheduler slice.
 """
-import math
-
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import njit, prange
+
+from ..fastmath import fast_exp
 
 PARALLEL_MIN = 1 << 14  # elements
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bit pattern is the int32 `bits` (a reinterpretation)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
-_LOG2E = np.float32(1.44269504088896341)
-# ln 2 in two parts: _LN2_HI has 9 significant bits, so n * _LN2_HI is exact for |n| < 2^15
-_LN2_HI = np.float32(0.693359375)
-_LN2_LO = np.float32(-2.12194440e-4)
-_C0, _C1, _C2, _C3, _C4, _C5 = (np.float32(c) for c in (
-    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
-    5.0000001201e-1))
-_OVERFLOW = np.float32(88.72283935546875)  # the largest x with exp(x) <= float32's max
-
-
-def _exp_float32(x):
-    """exp(x) = 2^n exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2, exp(r) from a
-    degree-7 polynomial (Cephes' expf). Only arithmetic and selects, so LLVM vectorises it.
-    x is clamped first so that n fits an exponent; 2^n is built from its bit pattern in two
-    halves, so results down to the smallest subnormal come out without overflow."""
-    clamped = x if x < np.float32(89.0) else np.float32(89.0)  # NaN compares false: 89
-    clamped = clamped if clamped > np.float32(-104.0) else np.float32(-104.0)
-    n = np.floor(clamped * _LOG2E + np.float32(0.5))
-    r = clamped - n * _LN2_HI - n * _LN2_LO
-    p = ((((_C0 * r + _C1) * r + _C2) * r + _C3) * r + _C4) * r + _C5
-    p = p * r * r + r + np.float32(1.0)
-    k = np.int32(n)
-    half = k >> 1
-    y = p * _float32_from_bits((half + 127) << 23) * _float32_from_bits((k - half + 127) << 23)
-    if x > _OVERFLOW:
-        y = np.float32(np.inf)
-    if x != x:
-        y = x
-    return y
-
-
-def _exp(x):
-    """exp for the kernel below: vectorisable in float32, the C library's in float64."""
-    return np.exp(x)
-
-
-@overload(_exp)
-def _exp_typed(x):
-    if x == types.float32:
-        return _exp_float32
-    return lambda x: math.exp(x)
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -103,12 +50,12 @@ def _forward_row(x, s, t, reverse, out, scale):
     """One sample: out and scale from x, s, t; returns the log-determinant."""
     if reverse:
         for i in range(x.size):
-            e = _exp(-s[i])
+            e = fast_exp(-s[i])
             scale[i] = e
             out[i] = (x[i] - t[i]) * e
         return -_sum64(s)
     for i in range(x.size):
-        e = _exp(s[i])
+        e = fast_exp(s[i])
         scale[i] = e
         out[i] = x[i] * e + t[i]
     return _sum64(s)

@@ -46,7 +46,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 # a shared building block, not a copy: Cephes' expf that LLVM vectorises
-from ..coupling.cpu import _exp
+from ..fastmath import fast_exp
 from . import reference
 
 PARALLEL_MIN = 1 << 14  # elements
@@ -82,11 +82,11 @@ def _tail_float32(a):
         p = p * t + _P[0]
         ah = np.floor(a * np.float32(128.0)) * np.float32(1 / 128)
         low = np.float32(-0.5) * (a - ah) * (a + ah)
-        gauss_high = _exp(np.float32(-0.5) * (ah * ah))
+        gauss_high = fast_exp(np.float32(-0.5) * (ah * ah))
         # exp(low) twice rather than once and a third exp(p): forward, which needs no
         # gauss, then does two exps, not three
-        cdf = np.float32(0.5) * t * gauss_high * _exp(low + p)
-        gauss = gauss_high * _exp(low)
+        cdf = np.float32(0.5) * t * gauss_high * fast_exp(low + p)
+        gauss = gauss_high * fast_exp(low)
         if a > _TAIL_ZERO:  # also keeps a = inf's inf - inf out of the results
             cdf = np.float32(0.0)
             gauss = np.float32(0.0)
