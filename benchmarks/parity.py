@@ -2,7 +2,7 @@
 the same test likelihood: within 2% of PyTorch's test_bpd for realnvp on digits (issue 6)
 and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5).
 
-    python -m benchmarks.parity MODEL [--steps N] [--seed S] [--threads T] [--no-write]
+    python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
@@ -229,6 +229,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=sorted(CASES))
     parser.add_argument("--steps", type=int, help="training steps (default: the case's)")
+    parser.add_argument("--data", help="dataset (default: the case's); the result file then "
+                        "names it: parity-MODEL-DATA.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both sides; default: all cores")
@@ -238,6 +240,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads or os.cpu_count())
     case = CASES[args.model]()
+    default_data = case.data
+    if args.data is not None:
+        case.data = args.data
     config = dict(case.config, eval_every=args.eval_every)
     if args.steps is not None:
         config["steps"] = args.steps
@@ -300,7 +305,8 @@ def main(argv=None):
                   "curves": {"minigen": ours_curve, "torch": theirs_curve},
                   "machine": common.machine_info(threads)}
         common.RESULTS.mkdir(exist_ok=True)
-        path = common.RESULTS / f"parity-{case.model}.json"
+        suffix = "" if case.data == default_data else f"-{case.data}"
+        path = common.RESULTS / f"parity-{case.model}{suffix}.json"
         trainer.write_json(str(path), result)
         print(f"wrote {path}")
 

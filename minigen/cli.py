@@ -194,6 +194,9 @@ def main(argv=None):
         args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head or less that closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (checkpoint.CheckpointError, FileNotFoundError, ValueError, KeyError) as e:
         if os.environ.get("MINIGEN_DEBUG"):
             raise
