@@ -231,6 +231,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, help="training steps (default: the case's)")
     parser.add_argument("--data", help="dataset (default: the case's); the result file then "
                         "names it: parity-MODEL-DATA.json")
+    parser.add_argument("--eval-batch-size", dest="eval_batch_size", type=int,
+                        help="examples per evaluation batch on both sides (default: the "
+                        "trainer's); smaller for long sequences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both sides; default: all cores")
@@ -246,6 +249,8 @@ def main(argv=None):
     config = dict(case.config, eval_every=args.eval_every)
     if args.steps is not None:
         config["steps"] = args.steps
+    if args.eval_batch_size is not None:
+        config["eval_batch_size"] = args.eval_batch_size
 
     with tempfile.TemporaryDirectory() as out:
         run = trainer.Run(case.model, case.data, args.seed, out=out, config=config)
