@@ -52,6 +52,20 @@ def labels_for(n, conditional):
     return mg.tensor(np.arange(n) % CLASSES) if conditional else None
 
 
+def assert_cached_equals_naive(model, inputs, shape, conditional):
+    """The cached logits of 4 inputs equal a full pass's, and 6 cached samples the naive
+    sampler's for the same seed (and not all one value)."""
+    labels = labels_for(len(inputs), conditional)
+    assert_same_logits(model.incremental_logits(inputs, labels).numpy(),
+                       model.logits(inputs, labels).numpy())
+    labels = labels_for(6, conditional)
+    cached = model.sample(6, Generator(5), labels=labels)
+    naive = model.sample(6, Generator(5), labels=labels, cached=False)
+    assert cached.dtype == np.uint8 and cached.shape == (6,) + shape
+    np.testing.assert_array_equal(cached, naive)
+    assert len(np.unique(cached)) > 1
+
+
 # -- images --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", sorted(PIXEL))
@@ -62,15 +76,7 @@ def test_pixel_models_cached_logits_and_samples_equal_naive(variant, shape, leve
     model = build(variant, PIXEL, shape, levels, conditional)
     rng = np.random.default_rng(1)
     x = mg.tensor(rng.integers(0, levels, (4,) + shape).astype(np.uint8))
-    labels = labels_for(4, conditional)
-    assert_same_logits(model.incremental_logits(x, labels).numpy(),
-                       model.logits(x, labels).numpy())
-    labels = labels_for(6, conditional)
-    cached = model.sample(6, Generator(5), labels=labels)
-    naive = model.sample(6, Generator(5), labels=labels, cached=False)
-    assert cached.dtype == np.uint8 and cached.shape == (6,) + shape
-    np.testing.assert_array_equal(cached, naive)
-    assert len(np.unique(cached)) > 1
+    assert_cached_equals_naive(model, x, shape, conditional)
 
 
 @pytest.mark.parametrize("variant", ["pixelcnn", "gated-pixelcnn"])
@@ -116,15 +122,7 @@ def test_sequence_models_cached_logits_and_samples_equal_naive(variant, conditio
     shape = (1, 4, 5)
     model = build(variant, SEQUENCE, shape, levels, conditional)
     values = mg.tensor(np.random.default_rng(1).integers(0, levels, (4, 20)))
-    labels = labels_for(4, conditional)
-    assert_same_logits(model.incremental_logits(values, labels).numpy(),
-                       model.logits(values, labels).numpy())
-    labels = labels_for(6, conditional)
-    cached = model.sample(6, Generator(5), labels=labels)
-    naive = model.sample(6, Generator(5), labels=labels, cached=False)
-    assert cached.dtype == np.uint8 and cached.shape == (6,) + shape
-    np.testing.assert_array_equal(cached, naive)
-    assert len(np.unique(cached)) > 1
+    assert_cached_equals_naive(model, values, shape, conditional)
 
 
 @pytest.mark.parametrize("variant", ["wavenet", "transformer"])
