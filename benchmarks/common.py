@@ -115,6 +115,18 @@ def time_pair(ours, theirs, repeats=20, warmup=3):
             "calls_per_sample": numbers, "first_call_s": first}
 
 
+def train_step(loss, optimizer):
+    """One step of a training loop, the same on both sides (minigen and PyTorch share these
+    method names): loss(), zero the gradients, backward, update; returns the loss value."""
+    def step():
+        value = loss()
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        return value.item()
+    return step
+
+
 def check_close(what, ours, theirs, rtol, atol):
     """Both sides must agree before they are timed; a mismatch stops the benchmark."""
     ours, theirs = np.asarray(ours), np.asarray(theirs)

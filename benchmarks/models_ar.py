@@ -123,20 +123,8 @@ def bench_row(bench, args):
     x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
     generator = Generator([SEED, 1])
 
-    def step():
-        loss = model.loss(x, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def step_torch():
-        loss = torch_model.loss(x_torch)
-        torch_optimizer.zero_grad()
-        loss.backward()
-        torch_optimizer.step()
-        return loss.item()
-
+    step = common.train_step(lambda: model.loss(x, generator), optimizer)
+    step_torch = common.train_step(lambda: torch_model.loss(x_torch), torch_optimizer)
     timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
     first, first_torch = timing["first_call_s"]
     print(f"{bench.id} first train step: minigen {first * 1e3:.1f} ms (Numba compiles or "

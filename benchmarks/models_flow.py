@@ -88,20 +88,9 @@ def run(args):
     x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
     noise, torch_noise = Generator([SEED, 1]), torch.Generator().manual_seed(SEED)
 
-    def step():
-        loss = model.loss(x, noise)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def step_torch():
-        loss = torch_model.loss(x_torch, torch_noise)
-        torch_optimizer.zero_grad()
-        loss.backward()
-        torch_optimizer.step()
-        return loss.item()
-
+    step = common.train_step(lambda: model.loss(x, noise), optimizer)
+    step_torch = common.train_step(lambda: torch_model.loss(x_torch, torch_noise),
+                                   torch_optimizer)
     timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
     first, first_torch = timing["first_call_s"]
     print(f"M6 first train step: minigen {first * 1e3:.1f} ms (Numba compiles or loads its "
