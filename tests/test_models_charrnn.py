@@ -1,7 +1,6 @@
 """The char-RNN: LSTM and GRU cells against torch and finite differences, causality, exact
 likelihoods, truncated backprop through time, cached sampling, and the command line end to
 end on digits-bin and fortunes."""
-import itertools
 import json
 import math
 from pathlib import Path
@@ -14,6 +13,9 @@ from minigen import cli, models
 from minigen.layers.recurrent import GRUCell, LSTMCell, Recurrent
 from minigen.models import DataSpec
 from minigen.random import Generator
+
+from clicheck import train_sample_eval
+from likelihoodcheck import all_values, assert_probabilities_sum_to_one, assert_samples_follow_nll
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 needs_fortunes = pytest.mark.skipif(not FORTUNES_DIR.is_dir(), reason=f"{FORTUNES_DIR} is "
@@ -151,11 +153,9 @@ def test_output_at_step_t_depends_on_inputs_before_t_only(kind):
 @pytest.mark.parametrize("levels,length", [(2, 4), (3, 3)])
 def test_probabilities_of_all_sequences_sum_to_one(kind, levels, length):
     model = build(DataSpec("seq", (length,), "discrete", levels), kind, seed=1, bptt=2)
-    every = np.array(list(itertools.product(range(levels), repeat=length)), dtype=np.uint8)
-    nll = model.nll(mg.tensor(every)).numpy().astype(np.float64)
-    assert nll.shape == (levels ** length,)
-    assert np.exp(-nll).sum() == pytest.approx(1.0, abs=1e-5)
-    assert model.loss(mg.tensor(every)).item() == pytest.approx(nll.mean(), rel=1e-5)
+    nll = assert_probabilities_sum_to_one(model, (length,), levels)
+    every = mg.tensor(all_values((length,), levels))
+    assert model.loss(every).item() == pytest.approx(nll.mean(), rel=1e-5)
 
 
 # --- truncated backpropagation through time -----------------------------------------------
@@ -231,36 +231,21 @@ def test_step_by_step_logits_from_the_carried_state_equal_the_whole_pass(kind):
 
 
 def test_cached_sampler_draws_from_the_models_own_likelihood():
-    """Frequencies of 4,000 samples of a length-3 binary model match exp(-nll)."""
+    """Frequencies of samples of a length-3 binary model match exp(-nll)."""
     model = build(DataSpec("seq", (3,), "discrete", 2), "gru", seed=3)
-    every = np.array(list(itertools.product((0, 1), repeat=3)), dtype=np.uint8)
-    p = np.exp(-model.nll(mg.tensor(every)).numpy().astype(np.float64))
-    n = 4000
-    drawn = model.sample(n, Generator(11))
-    counts = np.bincount(drawn @ np.array([4, 2, 1]), minlength=8)
-    chi2 = ((counts - n * p) ** 2 / (n * p)).sum()
-    assert chi2 < 24.3, (counts, n * p)  # the 0.999 quantile of chi-square with 7 dof
+    assert_samples_follow_nll(model, (3,), 2)
 
 
 # --- end to end ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_cli_trains_samples_and_evaluates_on_digits_bin(kind, tmp_path, capsys):
-    out = tmp_path / kind
-    assert cli.main(["train", "charrnn", "--data", "digits-bin", "--out", str(out),
-                     "--quiet", "--config", "steps=3", "batch_size=32", f"cell={kind}",
-                     "hidden=8", "embedding=4", "bptt=16"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == "charrnn" and metrics["steps"] == 3 and metrics["params"] > 0
+    metrics = train_sample_eval("charrnn", "digits-bin",
+                                ["--config", "steps=3", "batch_size=32", f"cell={kind}",
+                                 "hidden=8", "embedding=4", "bptt=16"], tmp_path, capsys)
+    assert metrics["steps"] == 3
     assert 0 < metrics["test_nll_nats"] < 64 * math.log(2) * 1.5
     assert metrics["test_bpd"] == pytest.approx(metrics["test_nll_nats"] / (64 * math.log(2)))
-    assert (out / "samples.png").is_file()
-    assert cli.main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    assert (tmp_path / "s.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
 
 
 @needs_fortunes

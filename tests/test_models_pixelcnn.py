@@ -3,7 +3,6 @@ gradients), PixelCNN's blind spot and the gated model's lack of one, exact likel
 sum to one, samplers that draw from the model's own distribution, colour masks that learn
 dependencies between the channels of a pixel, and the CLI end to end."""
 import itertools
-import json
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from minigen.layers.pixelcnn import receptive_field
 from minigen.models import DataSpec
 from minigen.random import Generator
 
-from imagecheck import all_images, assert_samples_follow_nll, correlated_colour_images
+from clicheck import train_sample_eval
+from likelihoodcheck import (all_values, assert_probabilities_sum_to_one,
+                             assert_samples_follow_nll, correlated_colour_images)
 
 TINY = {"pixelcnn": {"channels": 12, "blocks": 2, "first_kernel": 3, "kernel": 3},
         "gated-pixelcnn": {"channels": 12, "layers": 3, "kernel": 3}}
@@ -112,11 +113,7 @@ def test_gated_pixelcnn_has_no_blind_spot():
 @pytest.mark.parametrize("shape,levels", [((1, 2, 2), 2), ((1, 1, 3), 3), ((3, 1, 2), 2),
                                           ((3, 1, 1), 3)])
 def test_nll_is_exact_probabilities_sum_to_one(name, shape, levels):
-    model = build(name, shape, levels)
-    images = all_images(shape, levels)
-    nll = model.nll(mg.tensor(images)).numpy().astype(np.float64)
-    assert nll.shape == (len(images),) and np.isfinite(nll).all()
-    assert np.exp(-nll).sum() == pytest.approx(1.0, abs=1e-5)
+    nll = assert_probabilities_sum_to_one(build(name, shape, levels), shape, levels)
     assert nll.std() > 1e-3                            # not trivially uniform
 
 
@@ -127,15 +124,11 @@ def test_conditional_model_is_a_distribution_for_each_label(name):
     rng = np.random.default_rng(0)
     for _, p in model.named_parameters():              # class biases start at zero
         p.data[...] = p.data + rng.normal(0, 0.5, p.shape).astype(p.dtype)
-    images = all_images(shape, 2)
-    per_label = []
-    for label in range(3):
-        labels = mg.tensor(np.full(len(images), label))
-        per_label.append(model.nll(mg.tensor(images), labels).numpy().astype(np.float64))
-        assert np.exp(-per_label[-1]).sum() == pytest.approx(1.0, abs=1e-5)
+    per_label = [assert_probabilities_sum_to_one(model, shape, 2, labels=label)
+                 for label in range(3)]
     assert np.abs(per_label[0] - per_label[1]).max() > 1e-2
     with pytest.raises(ValueError, match="needs the labels"):
-        model.nll(mg.tensor(images))
+        model.nll(mg.tensor(all_values(shape, 2)))
     with pytest.raises(ValueError, match="labelled data"):
         build(name, shape, conditional=True)
 
@@ -189,41 +182,25 @@ def test_colour_masks_learn_the_channels_of_a_pixel(name, config):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_train_sample_eval_from_the_cli(name, tmp_path, capsys):
-    out = tmp_path / "run"
     config = [f"{k}={v}" for k, v in TINY[name].items()]
-    assert cli.main(["train", name, "--data", "digits-bin", "--out", str(out), "--quiet",
-                     "--steps", "8", "--batch-size", "32", "--lr", "0.01",
-                     "--config", *config]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == name and metrics["steps"] == 8
+    metrics = train_sample_eval(name, "digits-bin", ["--steps", "8", "--batch-size", "32",
+                                                     "--lr", "0.01", "--config", *config],
+                                tmp_path, capsys)
+    assert metrics["steps"] == 8
     assert 0 < metrics["test_nll_nats"] < 64 * np.log(2)        # beats fair coins
-    assert (out / "samples.png").is_file()
-    assert cli.main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    assert (tmp_path / "s.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
 def test_conditional_model_trains_samples_a_chosen_class_and_evaluates(name, tmp_path, capsys):
     """--config conditional=true: the trainer hands the labels to loss, nll and sample;
     `minigen sample --label 3` draws class 3, and eval scores p(x | y) as training did."""
-    out = tmp_path / "run"
     config = [f"{k}={v}" for k, v in TINY[name].items()] + ["conditional=true"]
-    assert cli.main(["train", name, "--data", "digits-bin", "--out", str(out), "--quiet",
-                     "--steps", "4", "--batch-size", "32", "--config", *config]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = train_sample_eval(name, "digits-bin", ["--steps", "4", "--batch-size", "32",
+                                                     "--config", *config],
+                                tmp_path, capsys, label=3)
     assert np.isfinite(metrics["test_nll_nats"])
-    assert cli.main(["sample", str(out), "--n", "4", "--label", "3",
-                     "--out", str(tmp_path / "three.png")]) == 0
-    assert (tmp_path / "three.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
-    assert cli.main(["sample", str(out), "--label", "10"]) != 0   # digits has classes 0..9
+    out = str(tmp_path / "run")
+    assert cli.main(["sample", out, "--label", "10"]) != 0   # digits has classes 0..9
 
 
 def test_labels_change_what_the_trainer_scores(tmp_path):

@@ -3,19 +3,20 @@ engine's gradients), no blind spot, exact likelihoods that sum to one (colour co
 included), a sampler that draws from the model's own distribution, any image size, and
 the CLI end to end."""
 import itertools
-import json
 
 import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import cli, models
+from minigen import models
 from minigen.layers.pixelcnn import (DownRightShiftedConvTranspose2d, DownShiftedConv2d,
                                      receptive_field)
 from minigen.models import DataSpec
 from minigen.random import Generator
 
-from imagecheck import all_images, assert_samples_follow_nll, correlated_colour_images
+from clicheck import train_sample_eval
+from likelihoodcheck import (assert_probabilities_sum_to_one, assert_samples_follow_nll,
+                             correlated_colour_images)
 
 TINY = {"filters": 4, "resnets": 1, "mixtures": 2, "dropout": 0.0}  # exact p(x): no dropout noise
 
@@ -77,11 +78,7 @@ def test_no_blind_spot_up_and_to_the_right():
 def test_nll_is_exact_probabilities_sum_to_one(shape, levels):
     """The bins of every channel tile the line, the network sees only earlier pixels and
     a channel's mean only earlier channels of its pixel: the image probabilities sum to 1."""
-    model = build(shape, levels)
-    images = all_images(shape, levels)
-    nll = model.nll(mg.tensor(images)).numpy().astype(np.float64)
-    assert nll.shape == (len(images),) and np.isfinite(nll).all()
-    assert np.exp(-nll).sum() == pytest.approx(1.0, abs=1e-5)
+    nll = assert_probabilities_sum_to_one(build(shape, levels), shape, levels)
     assert nll.std() > 1e-3                            # not trivially uniform
 
 
@@ -91,8 +88,7 @@ def test_colour_coupling_makes_channels_of_a_pixel_dependent():
     distribution of a 1x1 RGB image is not the product of its marginals."""
     shape, levels = (3, 1, 1), 3
     model = build(shape, levels, mixtures=1)
-    images = all_images(shape, levels)
-    p = np.exp(-model.nll(mg.tensor(images)).numpy().astype(np.float64))
+    p = np.exp(-assert_probabilities_sum_to_one(model, shape, levels))
     joint = p.reshape(levels, levels, levels)          # (R, G, B)
     red_green = joint.sum(axis=2)
     independent = red_green.sum(axis=1)[:, None] * red_green.sum(axis=0)[None, :]
@@ -183,17 +179,8 @@ def test_mixture_learns_the_channels_of_a_pixel():
 @pytest.mark.parametrize("data", ["digits", pytest.param("digits-bin", marks=pytest.mark.slow),
                                   pytest.param("shapes", marks=pytest.mark.slow)])
 def test_train_sample_eval_from_the_cli(data, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli.main(["train", "pixelcnn++", "--data", data, "--out", str(out), "--quiet",
-                     "--steps", "3", "--batch-size", "16", "--config", "filters=8",
-                     "resnets=1", "mixtures=3"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == "pixelcnn++" and metrics["steps"] == 3
+    metrics = train_sample_eval("pixelcnn++", data,
+                                ["--steps", "3", "--batch-size", "16", "--config", "filters=8",
+                                 "resnets=1", "mixtures=3"], tmp_path, capsys)
+    assert metrics["steps"] == 3
     assert 0 < metrics["test_bpd"] < 2 * np.log2(mg.data.levels(data))
-    assert (out / "samples.png").is_file()
-    assert cli.main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    assert (tmp_path / "s.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)

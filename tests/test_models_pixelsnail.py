@@ -2,16 +2,17 @@
 gradients), an exact likelihood that sums to one, reproducible samples, config errors that
 say what is wrong, and the CLI end to end."""
 import itertools
-import json
 
 import numpy as np
 import pytest
 
-import minigen as mg
-from minigen import cli, models
+from minigen import models
 from minigen.layers.pixelcnn import receptive_field
 from minigen.models import DataSpec
 from minigen.random import Generator
+
+from clicheck import train_sample_eval
+from likelihoodcheck import assert_probabilities_sum_to_one
 
 TINY = {"channels": 8, "blocks": 1, "resnets": 1, "heads": 2, "key_channels": 4,
         "value_channels": 8, "kernel": 3}
@@ -57,12 +58,7 @@ def test_attention_reaches_what_the_convolutions_of_the_same_depth_cannot():
 
 @pytest.mark.parametrize("shape,levels", [((1, 2, 3), 2), ((1, 1, 3), 3)])
 def test_nll_is_exact_probabilities_sum_to_one(shape, levels):
-    model = build(shape, levels)
-    images = np.array(list(itertools.product(range(levels), repeat=int(np.prod(shape)))),
-                      dtype=np.uint8).reshape((-1,) + shape)
-    nll = model.nll(mg.tensor(images)).numpy().astype(np.float64)
-    assert nll.shape == (len(images),) and np.isfinite(nll).all()
-    assert np.exp(-nll).sum() == pytest.approx(1.0, abs=1e-5)
+    nll = assert_probabilities_sum_to_one(build(shape, levels), shape, levels)
     assert nll.std() > 1e-3                            # not trivially uniform
 
 
@@ -88,18 +84,9 @@ def test_bad_configs_say_what_is_wrong(shape, config, message):
 
 
 def test_train_sample_eval_from_the_cli(tmp_path, capsys):
-    out = tmp_path / "run"
     config = [f"{k}={v}" for k, v in TINY.items()]
-    assert cli.main(["train", "pixelsnail", "--data", "digits-bin", "--out", str(out),
-                     "--quiet", "--steps", "8", "--batch-size", "32", "--lr", "0.01",
-                     "--config", *config]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == "pixelsnail" and metrics["steps"] == 8
+    metrics = train_sample_eval("pixelsnail", "digits-bin",
+                                ["--steps", "8", "--batch-size", "32", "--lr", "0.01",
+                                 "--config", *config], tmp_path, capsys)
+    assert metrics["steps"] == 8
     assert 0 < metrics["test_nll_nats"] < 64 * np.log(2)        # beats fair coins
-    assert (out / "samples.png").is_file()
-    assert cli.main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    assert (tmp_path / "s.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)

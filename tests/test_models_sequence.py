@@ -1,6 +1,5 @@
 """WaveNet and the causal Transformer: causality by gradients, exact likelihoods, sampling
 that draws from the model's own p(x), and the command line end to end (images and text)."""
-import itertools
 import json
 import math
 from pathlib import Path
@@ -12,6 +11,9 @@ import minigen as mg
 from minigen import cli, models, trainer
 from minigen.models import DataSpec
 from minigen.random import Generator
+
+from clicheck import train_sample_eval
+from likelihoodcheck import all_values, assert_probabilities_sum_to_one, assert_samples_follow_nll
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 needs_fortunes = pytest.mark.skipif(not FORTUNES_DIR.is_dir(), reason=f"{FORTUNES_DIR} is "
@@ -74,11 +76,9 @@ def test_wavenet_receptive_field_is_one_plus_sum_of_dilations_times_k_minus_1():
 @pytest.mark.parametrize("levels,length", [(2, 4), (3, 3)])
 def test_probabilities_of_all_sequences_sum_to_one(variant, levels, length):
     model = build(variant, DataSpec("seq", (length,), "discrete", levels), seed=1)
-    every = np.array(list(itertools.product(range(levels), repeat=length)), dtype=np.uint8)
-    nll = model.nll(mg.tensor(every)).numpy().astype(np.float64)
-    assert nll.shape == (levels ** length,)
-    assert np.exp(-nll).sum() == pytest.approx(1.0, abs=1e-5)
-    assert model.loss(mg.tensor(every)).item() == pytest.approx(nll.mean(), rel=1e-5)
+    nll = assert_probabilities_sum_to_one(model, (length,), levels)
+    every = mg.tensor(all_values((length,), levels))
+    assert model.loss(every).item() == pytest.approx(nll.mean(), rel=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["wavenet", "transformer"])
@@ -121,15 +121,9 @@ def test_text_samples_are_windows_of_byte_codes(variant):
 
 @pytest.mark.parametrize("variant", ["wavenet", "transformer"])
 def test_sampler_draws_from_the_models_own_likelihood(variant):
-    """Frequencies of 4,000 samples of a length-3 binary model match exp(-nll)."""
+    """Frequencies of samples of a length-3 binary model match exp(-nll)."""
     model = build(variant, DataSpec("seq", (3,), "discrete", 2), seed=3)
-    every = np.array(list(itertools.product((0, 1), repeat=3)), dtype=np.uint8)
-    p = np.exp(-model.nll(mg.tensor(every)).numpy().astype(np.float64))
-    n = 4000
-    drawn = model.sample(n, Generator(11))
-    counts = np.bincount(drawn @ np.array([4, 2, 1]), minlength=8)
-    chi2 = ((counts - n * p) ** 2 / (n * p)).sum()
-    assert chi2 < 24.3, (counts, n * p)  # the 0.999 quantile of chi-square with 7 dof
+    assert_samples_follow_nll(model, (3,), 2)
 
 
 # --- end to end ---------------------------------------------------------------------------
@@ -142,20 +136,12 @@ CLI_TINY = {
 
 @pytest.mark.parametrize("name", ["wavenet", "transformer"])
 def test_cli_trains_samples_and_evaluates_on_digits_bin(name, tmp_path, capsys):
-    out = tmp_path / name
-    assert cli.main(["train", name, "--data", "digits-bin", "--out", str(out), "--quiet",
-                     "--config", "steps=4", "batch_size=32", "eval_batch_size=400",
-                     *CLI_TINY[name]]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["model"] == name and metrics["steps"] == 4 and metrics["params"] > 0
+    metrics = train_sample_eval(name, "digits-bin", ["--config", "steps=4", "batch_size=32",
+                                                     "eval_batch_size=400", *CLI_TINY[name]],
+                                tmp_path, capsys)
+    assert metrics["steps"] == 4
     assert 0 < metrics["test_nll_nats"] < 64 * math.log(2) * 1.5
     assert metrics["test_bpd"] == pytest.approx(metrics["test_nll_nats"] / (64 * math.log(2)))
-    assert (out / "samples.png").is_file()
-    assert cli.main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
 
 
 @needs_fortunes
@@ -219,12 +205,10 @@ def test_conditional_transformer_logits_depend_on_the_label_and_stay_causal():
         (g,) = mg.grad(model.network(features, labels)[:, t].sum(), [features])
         per_step = np.abs(g.numpy()).sum(axis=(0, 2))
         assert np.all(per_step[t:] == 0) and (t == 0 or per_step[t - 1] > 0), t
-    every = np.array(list(itertools.product(range(levels), repeat=length)), dtype=np.uint8)
     for y in range(3):
-        nll = model.nll(mg.tensor(every), mg.tensor(np.full(len(every), y))).numpy()
-        assert np.exp(-nll.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-5)
+        assert_probabilities_sum_to_one(model, (length,), levels, labels=y)
     with pytest.raises(ValueError, match="needs the labels"):
-        model.nll(mg.tensor(every))
+        model.nll(mg.tensor(all_values((length,), levels)))
     with pytest.raises(ValueError, match="labelled data"):
         build("transformer", DataSpec("seq", (length,), "discrete", levels),
               conditional=True)
@@ -233,19 +217,11 @@ def test_conditional_transformer_logits_depend_on_the_label_and_stay_causal():
 def test_conditional_transformer_trains_samples_a_chosen_class_and_evaluates(tmp_path, capsys):
     """--config conditional=true: the trainer hands the labels to loss and nll,
     `minigen sample --label 3` draws class 3, and eval scores p(x | y) as training did."""
-    out = tmp_path / "run"
-    assert cli.main(["train", "transformer", "--data", "digits-bin", "--out", str(out),
-                     "--quiet", "--config", "steps=4", "batch_size=32", "eval_batch_size=400",
-                     "conditional=true", *CLI_TINY["transformer"]]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = train_sample_eval("transformer", "digits-bin",
+                                ["--config", "steps=4", "batch_size=32", "eval_batch_size=400",
+                                 "conditional=true", *CLI_TINY["transformer"]],
+                                tmp_path, capsys, label=3)
     assert 0 < metrics["test_nll_nats"] < 64 * math.log(2) * 1.5
-    assert cli.main(["sample", str(out), "--n", "4", "--label", "3",
-                     "--out", str(tmp_path / "three.png")]) == 0
-    assert (tmp_path / "three.png").is_file()
-    capsys.readouterr()
-    assert cli.main(["eval", str(out)]) == 0
-    evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
-    run = trainer.Run.from_checkpoint(str(out / "checkpoint.npz"))
+    run = trainer.Run.from_checkpoint(str(tmp_path / "run" / "checkpoint.npz"))
     assert run.evaluate_data(run.x_test, run.y_test) != \
         run.evaluate_data(run.x_test, (run.y_test + 1) % 10)

@@ -1,0 +1,34 @@
+"""The end-to-end command-line check every model's tests share:
+
+    from clicheck import train_sample_eval
+"""
+import json
+
+import pytest
+
+from minigen import cli
+
+
+def train_sample_eval(name, data, args, tmp_path, capsys, label=None):
+    """`minigen train NAME --data DATA ARGS` into tmp_path/run, then `minigen sample` of 4
+    (class `label` for a conditional model) and `minigen eval` of the run. Checks that
+    training wrote metrics.json (naming the model) and samples, that sample wrote its
+    picture (text for text data), and that eval scores the test set as training's metrics
+    did. Returns the metrics."""
+    out = tmp_path / "run"
+    suffix = ".txt" if data == "fortunes" else ".png"
+    assert cli.main(["train", name, "--data", data, "--out", str(out), "--quiet",
+                     *args]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == name and metrics["params"] > 0
+    assert (out / "samples").with_suffix(suffix).is_file()
+    chosen = [] if label is None else ["--label", str(label)]
+    assert cli.main(["sample", str(out), "--n", "4", *chosen,
+                     "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s").with_suffix(suffix).is_file()
+    capsys.readouterr()
+    assert cli.main(["eval", str(out)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_nll_nats"] == pytest.approx(metrics["test_nll_nats"], rel=1e-6)
+    assert evaluated["test_bpd"] == pytest.approx(metrics["test_bpd"], rel=1e-6)
+    return metrics
