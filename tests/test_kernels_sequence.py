@@ -176,7 +176,8 @@ def attention_cases(draw):
     params = dict(causal=draw(st.booleans()), mask=mask,
                   scale=draw(st.sampled_from([None, 0.3])))
     blocks = dict(BLOCK_Q=draw(st.sampled_from([1, 3, 8, 128])),
-                  BLOCK_K=draw(st.sampled_from([1, 5, 8, 128])))
+                  BLOCK_K=draw(st.sampled_from([1, 5, 8, 128])),
+                  CHUNK_HEADS=draw(st.sampled_from([1, 3, 32])))
     return arrays, params, blocks, draw(st.sampled_from([0, 1 << 23]))
 
 
@@ -245,6 +246,25 @@ def test_attention_threads_split_batch_or_heads(causal):
         assert_close(out, want_out, 96 + 16, "out")
         for name, got, w in zip(["dq", "dk", "dv"], grads, want):
             assert_close(got, w, 2 * 96 + 16, name)
+
+
+def test_attention_takes_strided_views_as_a_transformer_makes_them():
+    """q, k, v sliced from one (N, T, 3, H, d) array and the output gradient transposed from
+    (N, T, H, d), in runs of one batch entry of heads, as the reference computes them."""
+    rng = np.random.default_rng(7)
+    qkv = rng.standard_normal((3, 40, 3, 2, 8)).astype(np.float32)
+    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    g = rng.standard_normal((3, 40, 2, 8)).astype(np.float32).transpose(0, 2, 1, 3)
+    with patched(attention.cpu, BLOCK_Q=8, BLOCK_K=16, CHUNK_HEADS=2), \
+            patched(parallel, MIN_WORK=0):
+        out, lse = attention.cpu.forward(q, k, v, causal=True)
+        grads = attention.cpu.backward(q, k, v, out, lse, g, causal=True)
+    want_out, want_lse = attention.reference.forward(q, k, v, causal=True)
+    want = attention.reference.backward(q, k, v, want_out, want_lse, g, causal=True)
+    assert_close(out, want_out, 40 + 8, "out")
+    assert_close(lse, want_lse, 40 + 8, "lse")
+    for name, got, w in zip(["dq", "dk", "dv"], grads, want):
+        assert_close(got, w, 2 * 40 + 8, name)
 
 
 def _peak_bytes(t, causal, mask, d=32):
