@@ -1,8 +1,24 @@
-"""The tolerance every kernel test compares a kernel with its NumPy reference by.
+"""What the kernel tests share: the tolerance every one compares a kernel with its NumPy
+reference by, and setting a kernel module's constants (block sizes, thresholds) for a test.
 
-    from kernelcheck import assert_close
+    from kernelcheck import assert_close, patched
 """
+import contextlib
+
 import numpy as np
+
+
+@contextlib.contextmanager
+def patched(module, **values):
+    """Set module constants for the duration (hypothesis examples share one fixture)."""
+    old = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(module, name, value)
 
 
 def assert_close(got, want, terms, what):

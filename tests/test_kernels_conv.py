@@ -23,7 +23,7 @@ from minigen.ops.conv import conv2d as conv2d_op
 from minigen.ops.conv import conv_transpose2d as conv_transpose2d_op
 from minigen.ops.conv import masked_conv2d as masked_conv2d_op
 
-from kernelcheck import assert_close
+from kernelcheck import assert_close, patched
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 # (parallel.MIN_WORK, GROUP_COLUMNS): the defaults (tiny cases run in one thread, several
@@ -35,15 +35,9 @@ KNOBS = st.sampled_from([(parallel.MIN_WORK, 256), (0, 1), (0, 1 << 30)])
 @contextlib.contextmanager
 def knobs(values):
     """Set the kernels' threading threshold and conv2d.cpu's grouping for the duration."""
-    places = ((parallel, "MIN_WORK"), (conv2d.cpu, "GROUP_COLUMNS"))
-    old = [getattr(module, name) for module, name in places]
-    for (module, name), value in zip(places, values):
-        setattr(module, name, value)
-    try:
+    min_work, group_columns = values
+    with patched(parallel, MIN_WORK=min_work), patched(conv2d.cpu, GROUP_COLUMNS=group_columns):
         yield
-    finally:
-        for (module, name), value in zip(places, old):
-            setattr(module, name, value)
 
 
 def strided_copy(a):

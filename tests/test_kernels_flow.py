@@ -9,7 +9,6 @@ log-determinant equals log|det J| of the Jacobian built with the engine itself, 
 gradients pass gradcheck and gradgradcheck in both directions. The coupling's float64
 log-determinant keeps differences that a float32 sum would round away.
 """
-import contextlib
 
 import hypothesis.strategies as st
 import numpy as np
@@ -21,18 +20,9 @@ from minigen.kernels import coupling
 from minigen.ops.flow import (actnorm, actnorm_init, affine_coupling, invertible_conv1x1,
                               lu_init, lu_weight)
 
+from kernelcheck import patched
+
 EPS64 = np.finfo(np.float64).eps
-
-
-@contextlib.contextmanager
-def parallel_from(size):
-    """Run the CPU kernel's parallel driver for arrays of at least `size` elements."""
-    old = coupling.cpu.PARALLEL_MIN
-    coupling.cpu.PARALLEL_MIN = size
-    try:
-        yield
-    finally:
-        coupling.cpu.PARALLEL_MIN = old
 
 
 def assert_entries_close(got, want, size, what):
@@ -76,7 +66,8 @@ def test_coupling_cpu_matches_reference(case, parallel_min):
     wide = [a.astype(np.float64) for a in (x, s, t, g)]
     x64, s64, t64, g64 = wide
     e = np.exp(-s64 if reverse else s64)
-    with parallel_from(parallel_min):  # 1: the parallel driver, 2^30: the serial one
+    # parallel_min 1: the parallel driver, 2^30: the serial one
+    with patched(coupling.cpu, PARALLEL_MIN=parallel_min):
         out, logdet, scale = coupling.cpu.forward(x, s, t, reverse)
         grads = coupling.cpu.backward(x, scale, t, g, grad_logdet, reverse)
     want_out, want_logdet, want_scale = coupling.reference.forward(x, s, t, reverse)
@@ -130,7 +121,7 @@ def test_exp_float32_within_one_ulp():
         np.linspace(-110.0, 95.0, 2_000_001, dtype=np.float32),
         np.float32([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30, 88.72283,
                     88.72284, -87.33655, -103.97208, -103.97209])]).reshape(1, -1)
-    with parallel_from(1 << 30):
+    with patched(coupling.cpu, PARALLEL_MIN=1 << 30):
         got = coupling.cpu.forward(np.zeros_like(s), s, np.zeros_like(s))[2]
     exact = np.exp(s.astype(np.float64))
     with np.errstate(over="ignore"):
@@ -315,7 +306,7 @@ def test_logdet_keeps_float64_precision():
     float32_change = nudged.sum(axis=(1, 2, 3), dtype=np.float32) - float32_sum
     assert not np.allclose(float32_change, change, rtol=0.1)
     for parallel_min in (1, 1 << 30):
-        with parallel_from(parallel_min):
+        with patched(coupling.cpu, PARALLEL_MIN=parallel_min):
             logdet = coupling.cpu.forward(x, s, t)[1]
             nudged_logdet = coupling.cpu.forward(x, nudged, t)[1]
         np.testing.assert_allclose(logdet, exact, rtol=1e-12)

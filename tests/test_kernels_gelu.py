@@ -4,7 +4,6 @@ hypothesis-drawn shapes and values, through both its serial and its parallel dri
 of the range where GELU is neither 0 nor x itself), special values pass through as in the
 reference, and the engine op runs on it in float32 and float64.
 """
-import contextlib
 
 import hypothesis.strategies as st
 import numpy as np
@@ -15,16 +14,7 @@ from hypothesis import given, settings
 import minigen as mg
 from minigen.kernels import gelu
 
-
-@contextlib.contextmanager
-def parallel_from(size):
-    """Run the CPU kernel's parallel driver for arrays of at least `size` elements."""
-    old = gelu.cpu.PARALLEL_MIN
-    gelu.cpu.PARALLEL_MIN = size
-    try:
-        yield
-    finally:
-        gelu.cpu.PARALLEL_MIN = old
+from kernelcheck import patched
 
 
 def exact(x):
@@ -54,7 +44,8 @@ def assert_ulps(got, want, size, ulps, what):
 @settings(max_examples=50, deadline=None)
 def test_cpu_matches_reference(dtype, shape, spread, seed, parallel_min):
     x = np.asarray(spread * np.random.default_rng(seed).standard_normal(shape), dtype)
-    with parallel_from(parallel_min):  # 1: the parallel driver, 2^30: the serial one
+    # parallel_min 1: the parallel driver, 2^30: the serial one
+    with patched(gelu.cpu, PARALLEL_MIN=parallel_min):
         y, dy = gelu.cpu.forward(x), gelu.cpu.derivative(x)
     want_y, want_dy = gelu.reference.forward(x), gelu.reference.derivative(x)
     _, _, y_size, dy_size = exact(x)
@@ -72,7 +63,7 @@ def test_float32_accuracy_over_its_range(parallel_min):
     steps = np.arange(-14.9, 14.9, 2.0 ** -10)
     small = np.geomspace(np.finfo(np.float32).tiny, 1.0, 2000)
     x = np.concatenate([steps, small, -small]).astype(np.float32)
-    with parallel_from(parallel_min):
+    with patched(gelu.cpu, PARALLEL_MIN=parallel_min):
         y, dy = gelu.cpu.forward(x), gelu.cpu.derivative(x)
     want_y, want_dy, y_size, dy_size = exact(x)
     assert_ulps(y, want_y, y_size, 12, "gelu")
