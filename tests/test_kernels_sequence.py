@@ -7,7 +7,6 @@ entry. The engine ops pass gradcheck (and gradgradcheck: conv to any order, atte
 through its plain-op second derivative), the conv sees only the past, attention agrees with
 PyTorch where it is installed, and the online softmax never holds a T x T matrix.
 """
-import contextlib
 import tracemalloc
 
 import hypothesis.strategies as st
@@ -20,22 +19,9 @@ from minigen.kernels import attention, causal_conv1d, parallel
 from minigen.ops.attention import attention as attention_op
 from minigen.ops.causal import causal_conv1d as causal_conv1d_op
 
-from kernelcheck import assert_close
+from kernelcheck import assert_close, patched
 
 DTYPES = st.sampled_from([np.float32, np.float64])
-
-
-@contextlib.contextmanager
-def patched(module, **values):
-    """Set module constants for the duration (hypothesis examples share one fixture)."""
-    old = {name: getattr(module, name) for name in values}
-    for name, value in values.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in old.items():
-            setattr(module, name, value)
 
 
 # ---------------------------------------------------------------- causal conv1d kernels
@@ -181,13 +167,11 @@ def attention_cases(draw):
     return arrays, params, blocks, draw(st.sampled_from([0, 1 << 23]))
 
 
-@given(attention_cases())
-@settings(max_examples=200)
-def test_attention_cpu_matches_reference(case):
-    (q, k, v, g), params, blocks, min_work = case
-    with patched(attention.cpu, **blocks), patched(parallel, MIN_WORK=min_work):
-        out, lse = attention.cpu.forward(q, k, v, **params)
-        grads = attention.cpu.backward(q, k, v, out, lse, g, **params)
+def assert_attention_matches_reference(q, k, v, g, **params):
+    """The CPU kernel's out, lse and gradients (for the output gradient g) against the
+    reference's: -inf lse (queries that may attend nothing) in the same places."""
+    out, lse = attention.cpu.forward(q, k, v, **params)
+    grads = attention.cpu.backward(q, k, v, out, lse, g, **params)
     want_out, want_lse = attention.reference.forward(q, k, v, **params)
     want_grads = attention.reference.backward(q, k, v, want_out, want_lse, g, **params)
     tq, tk, d = q.shape[2], k.shape[2], q.shape[3]
@@ -197,6 +181,14 @@ def test_attention_cpu_matches_reference(case):
     assert_close(lse[finite], want_lse[finite], tk + d, "lse")
     for name, got, want in zip(["dq", "dk", "dv"], grads, want_grads):
         assert_close(got, want, tq + tk + d, name)
+
+
+@given(attention_cases())
+@settings(max_examples=200)
+def test_attention_cpu_matches_reference(case):
+    (q, k, v, g), params, blocks, min_work = case
+    with patched(attention.cpu, **blocks), patched(parallel, MIN_WORK=min_work):
+        assert_attention_matches_reference(q, k, v, g, **params)
 
 
 def test_attention_fully_masked_rows_give_zero_not_nan():
@@ -238,14 +230,7 @@ def test_attention_threads_split_batch_or_heads(causal):
         mask = rng.random((shape[0], 1, 96, 96)) < 0.7
         with patched(attention.cpu, BLOCK_Q=32, BLOCK_K=64), \
                 patched(parallel, MIN_WORK=0):
-            out, lse = attention.cpu.forward(q, k, v, causal=causal, mask=mask)
-            grads = attention.cpu.backward(q, k, v, out, lse, g, causal=causal, mask=mask)
-        want_out, want_lse = attention.reference.forward(q, k, v, causal=causal, mask=mask)
-        want = attention.reference.backward(q, k, v, want_out, want_lse, g, causal=causal,
-                                            mask=mask)
-        assert_close(out, want_out, 96 + 16, "out")
-        for name, got, w in zip(["dq", "dk", "dv"], grads, want):
-            assert_close(got, w, 2 * 96 + 16, name)
+            assert_attention_matches_reference(q, k, v, g, causal=causal, mask=mask)
 
 
 def test_attention_takes_strided_views_as_a_transformer_makes_them():
@@ -257,14 +242,7 @@ def test_attention_takes_strided_views_as_a_transformer_makes_them():
     g = rng.standard_normal((3, 40, 2, 8)).astype(np.float32).transpose(0, 2, 1, 3)
     with patched(attention.cpu, BLOCK_Q=8, BLOCK_K=16, CHUNK_HEADS=2), \
             patched(parallel, MIN_WORK=0):
-        out, lse = attention.cpu.forward(q, k, v, causal=True)
-        grads = attention.cpu.backward(q, k, v, out, lse, g, causal=True)
-    want_out, want_lse = attention.reference.forward(q, k, v, causal=True)
-    want = attention.reference.backward(q, k, v, want_out, want_lse, g, causal=True)
-    assert_close(out, want_out, 40 + 8, "out")
-    assert_close(lse, want_lse, 40 + 8, "lse")
-    for name, got, w in zip(["dq", "dk", "dv"], grads, want):
-        assert_close(got, w, 2 * 40 + 8, name)
+        assert_attention_matches_reference(q, k, v, g, causal=True)
 
 
 def _peak_bytes(t, causal, mask, d=32):
@@ -417,11 +395,4 @@ def test_conv_k3_shape_matches_reference(dilation):
 def test_attention_k4_shape_matches_reference():
     rng = np.random.default_rng(14)
     q, k, v, g = (rng.standard_normal((8, 4, 1024, 32), dtype=np.float32) for _ in range(4))
-    out, lse = attention.cpu.forward(q, k, v, causal=True)
-    grads = attention.cpu.backward(q, k, v, out, lse, g, causal=True)
-    want_out, want_lse = attention.reference.forward(q, k, v, causal=True)
-    want = attention.reference.backward(q, k, v, want_out, want_lse, g, causal=True)
-    assert_close(out, want_out, 1024 + 32, "out")
-    assert_close(lse, want_lse, 1024 + 32, "lse")
-    for name, got, w in zip(["dq", "dk", "dv"], grads, want):
-        assert_close(got, w, 2 * 1024 + 32, name)
+    assert_attention_matches_reference(q, k, v, g, causal=True)
