@@ -3,7 +3,7 @@ pixelcnn++, pixelsnail, wavenet, transformer, charrnn): on a shape small enough 
 every value, the probabilities sum to one and samples come at those probabilities.
 
     from likelihoodcheck import (all_values, assert_probabilities_sum_to_one,
-                                 assert_samples_follow_nll, correlated_colour_images)
+                                 assert_samples_follow_nll, colour_test_nll)
 """
 import itertools
 
@@ -52,3 +52,20 @@ def correlated_colour_images(n, rng):
     green = red ^ (rng.random((n, 1, 4, 4)) < 0.1)
     blue = green ^ (rng.random((n, 1, 4, 4)) < 0.1)
     return np.concatenate([red, green, blue], axis=1).astype(np.uint8)
+
+
+def colour_test_nll(model, generator=None):
+    """The test nll (nats per image) of a model of 3x4x4 binary images after 150 Adam steps
+    (lr 0.01, batches of 64) on 2,000 correlated_colour_images, on 500 more; `generator`
+    draws the model's training noise (dropout). Below 23 the model has learnt the colour
+    dependence within a pixel (optimum 21.49, blind to it 33.27)."""
+    rng = np.random.default_rng(0)
+    train, test = correlated_colour_images(2000, rng), correlated_colour_images(500, rng)
+    opt = mg.optim.Adam(list(model.parameters()), lr=1e-2)
+    for _ in range(150):
+        loss = model.loss(mg.tensor(train[rng.integers(0, len(train), 64)]), generator)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with mg.no_grad():
+        return float(model.nll(mg.tensor(test)).numpy().mean())
