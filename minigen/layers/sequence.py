@@ -168,7 +168,8 @@ class SequenceModel(nn.Module):
         Both give the same samples for the same generator."""
         device = next(iter(self.parameters())).device
         extra = self._conditioning(labels, "sample")
-        cache = SamplingCache(n, length=self.length) if cached and hasattr(self, "logits_at") else None
+        cached = cached and hasattr(self, "logits_at")
+        cache = SamplingCache(n, length=self.length) if cached else None
         values = np.zeros((n, self.length), dtype=np.int64)
         with no_grad():
             for t in range(self.length):
