@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from . import checkpoint, data, models, pictures, trainer
+from . import checkpoint, data, memory, models, pictures, trainer
 from .random import Generator
 
 
@@ -189,6 +189,7 @@ def build_parser():
 
 
 def main(argv=None):
+    memory.keep_freed_memory()  # a training process reuses its large arrays (minigen/memory.py)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
