@@ -23,6 +23,7 @@ def groups():
 def main(argv=None):
     args = common.parse_args(__doc__.splitlines()[0], argv)
     threads = common.set_threads(args.threads)
+    common.keep_freed_memory()
     info = common.machine_info(threads)
     every_row = []
     for group in groups():

@@ -35,6 +35,13 @@ def parse_args(description, argv=None):
     return args
 
 
+def keep_freed_memory():
+    """minigen's malloc settings (minigen/memory.py) for this benchmark process, as every
+    timing in README.md had them; they help both sides."""
+    import minigen  # here, not at the top: set_threads must run before Numba loads
+    minigen.keep_freed_memory()
+
+
 def set_threads(n):
     """The same thread count for PyTorch and Numba (set before Numba starts its pool)."""
     import sys
@@ -175,10 +182,11 @@ def write_results(name, rows, info, config):
 
 def main_for_group(name, run, doc, argv=None):
     """What `python -m benchmarks.<group>` does for every group: parse the common options,
-    give both sides the threads, run, print the machine line and the table, write
-    benchmarks/results/<name>.json (unless --no-write)."""
+    give both sides the threads and minigen's malloc settings, run, print the machine line
+    and the table, write benchmarks/results/<name>.json (unless --no-write)."""
     args = parse_args(doc.splitlines()[0], argv)
     threads = set_threads(args.threads)
+    keep_freed_memory()
     info = machine_info(threads)
     rows = run(args)
     settings = ", ".join(f"{var}={os.environ.get(var, 'unset')}"

@@ -249,6 +249,7 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads or os.cpu_count())
+    common.keep_freed_memory()
     case = CASES[args.model]()
     default_data = case.data
     if args.data is not None:

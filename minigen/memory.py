@@ -5,14 +5,21 @@ their gradients, a few megabytes each). glibc's malloc serves blocks above 128 K
 threshold it raises as it goes, up to 32 MB) with fresh mmap pages and unmaps them on free,
 so the next step faults every page in again: an np.maximum over a (128, 64, 8, 8) float32
 activation took 1.3 ms inside a RealNVP step against 0.2 ms on warm memory. PyTorch avoids
-this with its own caching allocator. Here, at import, minigen asks glibc (mallopt) to serve
+this with its own caching allocator. `keep_freed_memory()` asks glibc (mallopt) to serve
 blocks up to 256 MB from its heap and to keep up to 1 GB of freed heap: a RealNVP train
 step on digits (batch 128) went from 186 ms to 151 ms. The cost is that the process keeps
 its peak heap after the peak has passed.
 
-Set MINIGEN_MALLOC=system to leave malloc as it was, or tune it yourself with glibc's own
-MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ variables (then minigen leaves it alone).
-Other C libraries (macOS, musl) are left alone.
+These are settings of the whole process, so importing minigen does not make them: a
+program that trains calls `mg.keep_freed_memory()` once at its start, as `minigen`'s
+command line and the benchmarks do.
+
+    import minigen as mg
+    mg.keep_freed_memory()
+
+Set MINIGEN_MALLOC=system to make the call leave malloc as it was, or tune it yourself with
+glibc's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ variables (then minigen leaves
+it alone). Other C libraries (macOS, musl) are left alone.
 """
 import ctypes
 import ctypes.util
