@@ -50,12 +50,24 @@ def save(path, state):
     """Write the nested `state` (dicts, lists, arrays, JSON scalars) to `path` atomically."""
     arrays = {}
     meta = json.dumps({"format": FORMAT, "state": _split(state, arrays, "")})
+    _write_atomically(path, lambda f: np.savez(
+        f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays))
+
+
+def save_array(path, array):
+    """Write one array as a .npy file at `path`, atomically (np.load reads it back)."""
+    _write_atomically(path, lambda f: np.save(f, array))
+
+
+def _write_atomically(path, write):
+    """write(f) into a temporary file beside path, then rename it over path: a reader (or
+    a run killed half-way) never sees a partial file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".checkpoint-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}-")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -38,17 +38,27 @@ def cmd_train(args):
 
 
 def cmd_sample(args):
+    """Samples of a trained run (with its evaluation weights: the EMA where it keeps one):
+    a picture (.png, or .txt for text) or the raw samples as data (.npy)."""
+    if args.n < 1:
+        raise ValueError(f"--n {args.n}: the number of samples must be at least 1")
     run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
                                       data_dir=args.data_dir)
     out = args.out or os.path.join(run.out, "samples.png")
-    if args.label is not None and not run.conditional:
+    if args.label is not None and not run.model.num_classes:
         raise ValueError(f"--label: {run.entry.name} was not trained as a conditional model "
                          f"(--config conditional=true)")
     if args.label is not None and not 0 <= args.label < run.spec.num_classes:
         raise ValueError(f"--label {args.label}: {run.data_name} has classes 0 to "
                          f"{run.spec.num_classes - 1}")
-    trainer.save_samples(run.model, run.spec, out, Generator(args.seed), run.x_train, args.n,
-                         labels=args.label)
+    with run.evaluation_weights():
+        if out.endswith(".npy"):
+            samples = trainer.sample_examples(run.model, args.n, Generator(args.seed),
+                                              args.label)
+            checkpoint.save_array(out, samples)
+        else:
+            trainer.draw_samples(run.model, run.spec, out, Generator(args.seed), run.x_train,
+                                 args.n, labels=args.label)
     print(f"wrote {args.n} samples to {out}")
 
 
@@ -56,9 +66,8 @@ def cmd_eval(args):
     run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
                                       data_dir=args.data_dir)
     x, y = data.load(run.data_name, args.split, data_dir=args.data_dir)
-    nll = run.evaluate_data(x, y)
     result = {"model": run.entry.name, "data": run.data_name, "split": args.split,
-              "step": run.step, **trainer.likelihood_metrics(args.split, nll, run.spec)}
+              "step": run.step, **trainer.prefixed(args.split, run.evaluate_data(x, y))}
     print(json.dumps(result, indent=2))
 
 
@@ -72,10 +81,11 @@ def cmd_probe(args):
     x_test, y_test = data.load(run.data_name, "test", data_dir=args.data_dir)
     if y_train is None:
         raise ValueError(f"probe: {run.data_name} has no labels to probe for")
-    accuracy = evaluation.linear_probe_acc(run.model, x_train, y_train, x_test, y_test,
-                                           dims=args.dims, seed=run.seed,
-                                           fisher_kernel=args.fisher_kernel,
-                                           progress=not args.quiet)
+    with run.evaluation_weights():
+        accuracy = evaluation.linear_probe_acc(run.model, x_train, y_train, x_test, y_test,
+                                               dims=args.dims, seed=run.seed,
+                                               fisher_kernel=args.fisher_kernel,
+                                               progress=not args.quiet)
     probe = {"linear_probe_acc": accuracy, "fisher_dims": args.dims,
              "fisher_kernel": args.fisher_kernel}
     result = {"model": run.entry.name, "data": run.data_name, "step": run.step, **probe}

@@ -111,6 +111,7 @@ class BatchSampler:
     """
 
     def __init__(self, n, batch_size, seed, shuffle=True, drop_last=True):
+        # seed: an int, or a tuple of ints (a run's seed and the index of a sampler of its own)
         if n < 1 or batch_size < 1:
             raise ValueError(f"BatchSampler needs n >= 1 and batch_size >= 1, "
                              f"got n={n}, batch_size={batch_size}")
@@ -131,7 +132,8 @@ class BatchSampler:
             return np.arange(self.n)
         # Kept for the current epoch: a permutation of 60,000 costs more than a small step.
         if epoch != self._cached_epoch:
-            self._cached_order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._cached_order = np.random.default_rng(
+                [*np.atleast_1d(self.seed).tolist(), epoch]).permutation(self.n)
             self._cached_epoch = epoch
         return self._cached_order
 
@@ -157,6 +159,40 @@ def batches(x, batch_size):
     """Consecutive slices of `x` in order, the last one possibly shorter: for evaluation."""
     for start in range(0, len(x), batch_size):
         yield x[start:start + batch_size]
+
+
+class Examples:
+    """One split as a model reads it: examples taken by index for training, consecutive
+    stretches for evaluation. Images and points are examples as they are; text (one 1-D
+    array of byte codes) is read as windows of `window` consecutive characters, example i
+    being the window that starts at character i, and is evaluated in 1-D stretches of
+    `window` characters per example asked for (a model scores them per character)."""
+
+    def __init__(self, x, y=None, window=None, name="data"):
+        if x.ndim == 1 and not window:
+            raise ValueError(f"{name} is text: a model reads it as windows of characters and "
+                             f"needs a `context` setting, which this model has not")
+        self.x, self.y = x, y
+        self.window = int(window) if x.ndim == 1 else None
+
+    def __len__(self):
+        """The number of examples (for text, of window starts)."""
+        return len(self.x) - (self.window or 1) + 1
+
+    def take(self, index):
+        """The examples at `index` and their labels (None where there are none)."""
+        labels = None if self.y is None else self.y[index]
+        if self.window is not None:
+            index = index[:, None] + np.arange(self.window)
+        return self.x[index], labels
+
+    def stretches(self, size):
+        """(x, y) slices of `size` examples in order, the last one possibly shorter; for
+        text, 1-D stretches of size * window characters."""
+        step = size * (self.window or 1)
+        for start in range(0, len(self.x), step):
+            yield (self.x[start:start + step],
+                   None if self.y is None else self.y[start:start + step])
 
 
 # ---------------------------------------------------------------------------------------

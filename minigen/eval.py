@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse
 from tqdm import tqdm
 
-from .autograd import grad, tensor
+from .autograd import grad, no_grad, tensor
 
 FISHER_DIMS = 4096
 FISHER_EPS = 1e-8
@@ -39,9 +39,6 @@ def _parameters(model):
 
 def _per_example_scores(model, x, labels, params, progress, desc):
     """U(x_n) for each example, flattened over all parameters in order: yields (n, U)."""
-    if not hasattr(model, "nll"):
-        raise TypeError(f"fisher_score: {type(model).__name__} has no nll(x); it needs a "
-                        f"likelihood model")
     device = params[0].device
     was_training = model.training
     model.eval()
@@ -105,6 +102,21 @@ def fisher_score(model, x, labels=None, dims=FISHER_DIMS, fisher=None, seed=0,
     return out
 
 
+def encoder_features(model, x, batch_size=500):
+    """The features (N, F) float64 of a model with an encoder (model.features), in eval
+    mode and in batches."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return np.concatenate([
+                model.features(tensor(x[i:i + batch_size], device=model.device)).numpy()
+                .reshape(len(x[i:i + batch_size]), -1).astype(np.float64)
+                for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
 def linear_probe(features_train, y_train, features_test, y_test, seed=0):
     """Test accuracy of a logistic regression fitted on the training features (standardised
     with the training split's mean and spread)."""
@@ -119,15 +131,19 @@ def linear_probe(features_train, y_train, features_test, y_test, seed=0):
 
 def linear_probe_acc(model, x_train, y_train, x_test, y_test, dims=FISHER_DIMS, seed=0,
                      fisher_kernel=False, progress=False):
-    """`linear_probe_acc`: a logistic regression on Fisher-score features, fitted on the
-    training split and scored on the test split; with fisher_kernel, the scores are
+    """`linear_probe_acc`: a logistic regression on the model's encoder features (a model
+    with `features`) or else on Fisher-score features, fitted on the training split and
+    scored on the test split; with fisher_kernel, the scores are
     normalised by the Fisher information of the training split. A conditional model is
     refused: its scores would carry the label."""
-    if getattr(model, "num_classes", None):
+    if model.num_classes:
         raise ValueError("linear_probe_acc: the model is conditional on the label, so its "
                          "Fisher scores would carry the label; probe an unconditional model")
     if y_train is None or y_test is None:
         raise ValueError("linear_probe_acc: the data has no labels to probe for")
+    if model.features is not None:
+        return linear_probe(encoder_features(model, x_train), y_train,
+                            encoder_features(model, x_test), y_test, seed)
     fisher = fisher_information(model, x_train, progress=progress) if fisher_kernel else None
     train = fisher_score(model, x_train, dims=dims, fisher=fisher, seed=seed,
                          progress=progress)

@@ -208,3 +208,40 @@ def receptive_fields(maps, pixel, names, path, scale=16, gap=24):
                        gap + (i + 1) * scale - 1)
                 draw.rectangle(box, fill=colour, outline=(200, 200, 200))
     _atomic_save(image, path)
+
+
+HISTOGRAM_SAMPLES = 5000  # a histogram of 64 samples says little about a 1-D density
+
+
+def sample_count(spec, n):
+    """How many samples the picture of spec's data needs when n are asked for."""
+    return max(n, HISTOGRAM_SAMPLES) if spec.kind == "continuous" and spec.shape == (1,) \
+        else n
+
+
+def draw_samples(spec, samples, path, reference, log_density=None):
+    """The picture of samples of spec's data, chosen by its kind: a grid for images, the
+    density beside the samples for 2-D data, the density over histograms for 1-D data;
+    text and other vectors are written to a .txt file beside path. reference: training data
+    for the box and the data overlay; log_density(points): log p of (N, D) points."""
+    if spec.is_image:
+        image_grid(samples, path, levels=spec.levels)
+    elif spec.kind == "continuous" and spec.shape == (2,):
+        density_and_samples(log_density, data_box(reference), samples, path,
+                            data=reference[:2000])
+    elif spec.kind == "continuous" and spec.shape == (1,):
+        density_1d(log_density, data_box(reference), samples, path, data=reference)
+    else:
+        with open(os.path.splitext(path)[0] + ".txt", "w", encoding="utf-8") as f:
+            for row in samples:
+                if spec.shape == ():  # text: byte codes, one sample per paragraph
+                    f.write(bytes(row.astype(np.uint8)).decode("latin-1") + "\n\n")
+                else:
+                    f.write(repr(row.tolist()) + "\n")
+
+
+def latent_grid_beside(path, from_uniform, reference):
+    """latent_grid.png in path's folder: the lines of a grid in the latent space of a flow
+    with from_uniform, mapped into the data's box (how the flow bends its latent space)."""
+    latent_grid(from_uniform, data_box(reference),
+                os.path.join(os.path.dirname(path), "latent_grid.png"))

@@ -1,12 +1,14 @@
 """The one training loop, for every model.
 
-A model gives a loss for a batch; this file does the rest: the optimiser and its schedule,
-gradient clipping, a progress bar with the running loss, periodic evaluation, `log.csv`,
+A model (minigen.model.Model) gives the updates of a step, each a loss for one of its
+players; this file does the rest: the players' optimisers and their schedules, gradient
+clipping, the parameter EMA, a progress bar with the running loss, periodic evaluation, `log.csv`,
 `metrics.json`, `samples.png` and atomic checkpoints. A run is a pure function of its seed
 and config: the batch of step k is drawn from (seed, k) alone and every piece of state is in
 the checkpoint, so a run killed and resumed ends with the same parameters, bit for bit, as
 one that was never interrupted.
 """
+import contextlib
 import csv
 import json
 import math
@@ -19,11 +21,12 @@ import numpy as np
 from tqdm import tqdm
 
 from . import checkpoint, data, models, optim, pictures
+from . import model as model_contract
 from .autograd import no_grad, tensor
+from .model import Batch
 from .random import Generator
 
 SAMPLE_COUNT = 64
-HISTOGRAM_SAMPLES = 5000
 
 
 def data_spec(name, x, y):
@@ -36,81 +39,93 @@ def data_spec(name, x, y):
     return models.DataSpec(name, x.shape[1:], "discrete", levels, classes)
 
 
-def evaluate(model, x, batch_size, device, y=None):
-    """Mean negative log-likelihood per example (nats) of the data x; with labels y, of
-    p(x | y) (a conditional model). Text (one 1-D array) is scored in stretches of
-    batch_size characters, per character."""
+def evaluate(model, examples, batch_size, device, final=True):
+    """The model's own metrics (a dict of means per example) on `examples` (data.Examples,
+    or an array read as such), in batches of batch_size examples, with the model in eval
+    mode."""
+    if not isinstance(examples, data.Examples):
+        examples = data.Examples(examples, window=model.text_window)
+    batches = (Batch(tensor(x, device=device), None if y is None else tensor(y, device=device))
+               for x, y in examples.stretches(batch_size))
     model.eval()
-    total = 0.0
-    with no_grad():
-        for start in range(0, len(x), batch_size):
-            batch = tensor(x[start:start + batch_size], device=device)
-            if y is None:
-                nll = model.nll(batch)
-            else:
-                nll = model.nll(batch, labels=tensor(y[start:start + batch_size],
-                                                     device=device))
-            total += float(nll.numpy().astype(np.float64).sum())
-    model.train()
-    return total / len(x)
+    try:
+        return model.evaluate(batches, final=final)
+    finally:
+        model.train()
+
+
+def prefixed(prefix, metrics):
+    return {f"{prefix}_{key}": value for key, value in metrics.items()}
 
 
 def likelihood_metrics(prefix, nll, spec):
-    """nats per example, and bits per dimension for discrete data."""
-    out = {f"{prefix}_nll_nats": nll}
-    if spec.kind == "discrete":
-        out[f"{prefix}_bpd"] = nll / (spec.dims * math.log(2))
-    return out
+    """nats per example, and bits per dimension for discrete data, as {prefix}_..."""
+    return prefixed(prefix, model_contract.likelihood_metrics(nll, spec))
 
 
-def save_samples(model, spec, path, generator, x_reference, n=SAMPLE_COUNT, labels=None):
-    """samples.png: a grid for images, density beside samples for 2-D data (and, for a flow
-    with from_uniform, latent_grid.png beside it), density over histograms for 1-D data
-    (at least HISTOGRAM_SAMPLES samples: a histogram of 64 says little); text to .txt.
-    A conditional model draws the given labels (N,), or by default each class in turn."""
-    one_d = spec.kind == "continuous" and spec.shape == (1,)
-    model.eval()  # the pictures too: a density drawn in training mode is not the model's
+def sample_examples(model, n, generator, labels=None):
+    """n samples of the model in eval mode, as data: uint8 levels (N,) + shape for discrete
+    data, float32 for continuous data. A conditional model draws the given labels (an int
+    or (n,)), by default each class in turn."""
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, got {n}")
+    kwargs = {}
+    if model.num_classes:
+        kwargs["labels"] = np.arange(n) % model.num_classes if labels is None \
+            else np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,))
+    model.eval()
     try:
         with no_grad():
-            count = max(n, HISTOGRAM_SAMPLES) if one_d else n
-            if getattr(model, "num_classes", None):
-                labels = np.arange(count) % model.num_classes if labels is None \
-                    else np.broadcast_to(np.asarray(labels, dtype=np.int64), (count,))
-                samples = model.sample(count, generator, labels=labels)
-            else:
-                samples = model.sample(count, generator)
-            samples = samples.numpy() if hasattr(samples, "numpy") else np.asarray(samples)
+            samples = np.asarray(model.sample(n, generator, **kwargs))
+    finally:
+        model.train()
+    return samples.astype(np.uint8 if model.spec.kind == "discrete" else np.float32)
 
-        def log_density(points):
-            with no_grad():
-                return -model.nll(tensor(points.astype(np.float32))).numpy()
 
-        if spec.is_image:
-            pictures.image_grid(samples, path, levels=spec.levels)
-        elif spec.kind == "continuous" and spec.shape == (2,):
-            box = pictures.data_box(x_reference)
-            pictures.density_and_samples(log_density, box, samples, path,
-                                         data=x_reference[:2000])
-            if hasattr(model, "from_uniform"):
-                pictures.latent_grid(model.from_uniform, box,
-                                     os.path.join(os.path.dirname(path), "latent_grid.png"))
-        elif one_d:
-            pictures.density_1d(log_density, pictures.data_box(x_reference), samples, path,
-                                data=x_reference)
-        else:
-            with open(os.path.splitext(path)[0] + ".txt", "w", encoding="utf-8") as f:
-                for row in samples:
-                    if spec.shape == ():  # text: byte codes, one sample per paragraph
-                        f.write(bytes(row.astype(np.uint8)).decode("latin-1") + "\n\n")
-                    else:
-                        f.write(repr(row.tolist()) + "\n")
+def draw_samples(model, spec, path, generator, reference, n=SAMPLE_COUNT, labels=None):
+    """Samples of the model and their picture at path (model.draw: a grid of images, a
+    density beside samples, ...); as many as the picture needs (a 1-D histogram: at least
+    pictures.HISTOGRAM_SAMPLES). Returns the samples."""
+    samples = sample_examples(model, pictures.sample_count(spec, n), generator, labels)
+    model.eval()  # the pictures too: a density drawn in training mode is not the model's
+    try:
+        model.draw(samples, path, reference)
     finally:
         model.train()
     return samples
 
 
+def make_optimizer(player, config):
+    """The optimiser of one player: its own lr and betas, or the run's."""
+    lr = config["lr"] if player.lr is None else player.lr
+    if player.optimizer == "adam":
+        betas = config["betas"] if player.betas is None else player.betas
+        return optim.Adam(player.parameters, lr=lr, betas=tuple(betas), **player.options)
+    if player.optimizer == "rmsprop":
+        return optim.RMSprop(player.parameters, lr=lr, **player.options)
+    if player.optimizer == "sgd":
+        return optim.SGD(player.parameters, lr=lr, **player.options)
+    raise ValueError(f"unknown optimizer {player.optimizer!r}; expected adam, rmsprop or sgd")
+
+
+class StepBatches:
+    """The batches of one training step, for model.updates: the first is the batch of
+    (seed, step) that every run draws; a further one (a critic's second update) comes from
+    a sampler of its own, (seed, k) for the k-th batch of the step."""
+
+    def __init__(self, run, step):
+        self.run, self.step, self.count = run, step, 0
+
+    def next(self):
+        index = self.run.sampler(self.count).indices(self.step)
+        self.count += 1
+        x, y = self.run.train_set.take(index)
+        device = self.run.device
+        return Batch(tensor(x, device=device), None if y is None else tensor(y, device=device))
+
+
 class Run:
-    """One training run: its data, model, optimiser and where it writes."""
+    """One training run: its data, model, optimisers and where it writes."""
 
     def __init__(self, model_name, data_name, seed=0, out=None, device="cpu", data_dir=None,
                  config=(), early_stop=None):
@@ -132,22 +147,29 @@ class Run:
                                     **models.model_config(self.config))
         self.model.to(device)
         self.params = list(self.model.parameters())
-        self.optimizer = optim.Adam(self.params, lr=self.config["lr"])
+        self.train_set = data.Examples(self.x_train, self.y_train, self.model.text_window,
+                                       data_name)
+        self.players = self.model.players()
+        self.optimizers = {name: make_optimizer(player, self.config)
+                           for name, player in self.players.items()}
         steps = self.config["steps"]
-        self.schedule = optim.warmup_cosine(self.optimizer, self.config["warmup"], steps) \
-            if self.config["cosine"] or self.config["warmup"] else None
-        # text is one long sequence: a training example is a window of `context` characters,
-        # drawn by its start
-        self.window = self.config.get("context") if self.spec.shape == () else None
-        if self.spec.shape == () and not self.window:
-            raise ValueError(f"model {model_name} has no `context` setting, so it cannot "
-                             f"read text ({data_name}) as windows of characters")
-        starts = len(self.x_train) - (self.window or 1) + 1
-        self.sampler = data.BatchSampler(starts, self.config["batch_size"], seed)
+        self.schedules = {name: optim.warmup_cosine(opt, self.config["warmup"], steps)
+                          for name, opt in self.optimizers.items()} \
+            if self.config["cosine"] or self.config["warmup"] else {}
+        self.ema = optim.EMA(self.params, self.config["ema"]) if self.config["ema"] else None
+        self._samplers = {}
         self.generator = Generator([seed, 1])
         self.step = 0
         self.train_seconds = 0.0
         self.best = None
+
+    def sampler(self, k):
+        """The batch sampler of the k-th batch of every step (k = 0: the run's own)."""
+        if k not in self._samplers:
+            seed = self.seed if k == 0 else (self.seed, k)
+            self._samplers[k] = data.BatchSampler(len(self.train_set),
+                                                  self.config["batch_size"], seed)
+        return self._samplers[k]
 
     # checkpoints -----------------------------------------------------------------------
     @property
@@ -158,8 +180,10 @@ class Run:
         return {"model": self.entry.name, "data": self.data_name, "seed": self.seed,
                 "config": self.config, "step": self.step, "early_stop": self.early_stop,
                 "train_seconds": self.train_seconds, "params": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict() if self.schedule else None,
+                "model_state": self.model.extra_state(),
+                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
+                "ema": self.ema.state_dict() if self.ema else None,
                 "generator": self.generator.get_state(), "best": self.best}
 
     def save(self):
@@ -167,9 +191,13 @@ class Run:
 
     def restore(self, state):
         self.model.load_state_dict(state["params"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.schedule:
-            self.schedule.load_state_dict(state["schedule"])
+        self.model.load_extra_state(state["model_state"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, schedule in self.schedules.items():
+            schedule.load_state_dict(state["schedules"][name])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
         self.generator.set_state(state["generator"])
         self.step, self.train_seconds, self.best = (state["step"], state["train_seconds"],
                                                     state["best"])
@@ -177,13 +205,13 @@ class Run:
     @classmethod
     def from_checkpoint(cls, path, device="cpu", data_dir=None, out=None, model=None,
                         data_name=None):
-        """Rebuild a run (model, optimiser, position) from its checkpoint file; `model` and
+        """Rebuild a run (model, optimisers, position) from its checkpoint file; `model` and
         `data_name`, when given, must be what the checkpoint holds."""
         state = checkpoint.load(path)
-        for key in ("model", "data", "seed", "config", "params"):
+        for key in ("model", "data", "seed", "config", "params", "optimizers"):
             if key not in state:
                 raise checkpoint.CheckpointError(f"{path} has no {key!r}: not a training "
-                                                 f"checkpoint")
+                                                 f"checkpoint of this version of minigen")
         for key, wanted in (("model", model), ("data", data_name)):
             if wanted is not None and state[key] != wanted:
                 raise checkpoint.CheckpointError(
@@ -195,15 +223,8 @@ class Run:
         return run
 
     # training --------------------------------------------------------------------------
-    def _log(self, row):
-        path = os.path.join(self.out, "log.csv")
-        new = not os.path.exists(path)
-        with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["step", "train_loss", "test_nll_nats",
-                                                   "valid_nll_nats", "lr", "seconds"])
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+    def loss_name(self, player):
+        return "train_loss" if len(self.players) == 1 else f"{player}_loss"
 
     def train(self, progress=True, stop_after=None):
         """Train to `config["steps"]`, from wherever the run stands. `stop_after` ends the
@@ -213,29 +234,21 @@ class Run:
         end = steps if stop_after is None else min(steps, self.step + stop_after)
         bar = tqdm(total=steps, initial=self.step, desc=f"{self.entry.name} on "
                    f"{self.data_name}", unit="step", disable=not progress, dynamic_ncols=True)
-        running, since_log = None, []
+        running, since_log = {}, []
         with _interrupt_at_step_boundary() as interrupted:
             while self.step < end and not interrupted:
                 started = time.perf_counter()
-                index = self.sampler.indices(self.step)
-                loss = self.model.loss(self._batch(index), self.generator,
-                                       **self._labels(index))
-                self.optimizer.zero_grad()
-                loss.backward()
-                if cfg["clip_grad"] > 0:
-                    optim.clip_grad_norm_(self.params, cfg["clip_grad"])
-                self.optimizer.step()
-                if self.schedule:
-                    self.schedule.step()
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"loss became {value} at step {self.step}")
+                logs = self._train_step()
                 self.step += 1
                 self.train_seconds += time.perf_counter() - started
-                running = value if running is None else 0.98 * running + 0.02 * value
-                since_log.append(value)
+                for key in self.players:
+                    value = logs[self.loss_name(key)]
+                    running[key] = value if key not in running \
+                        else 0.98 * running[key] + 0.02 * value
+                since_log.append(logs)
                 bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+                bar.set_postfix({self.loss_name(k)[:-5] if len(running) > 1 else "loss":
+                                 f"{v:.4f}" for k, v in running.items()}, refresh=False)
                 self._periodic(since_log)
         bar.close()
         self.save()
@@ -245,67 +258,117 @@ class Run:
             raise KeyboardInterrupt
         return self.step >= steps
 
-    @property
-    def conditional(self):
-        """Whether the model is p(x | label): it then gets the labels with every batch."""
-        return bool(getattr(self.model, "num_classes", None))
+    def _train_step(self):
+        """Every update of one step, in the model's order: for each, zero_grad, backward,
+        clipping, the player's optimiser step and the model's after_update; then the
+        schedules and the EMA. Returns the step's logs (each player's mean loss, and the
+        numbers the model logged)."""
+        losses, logs = {}, {}
+        for update in self.model.updates(StepBatches(self, self.step), self.generator):
+            optimizer = self.optimizers[update.player]
+            optimizer.zero_grad()
+            update.loss.backward()
+            if self.config["clip_grad"] > 0:
+                optim.clip_grad_norm_(self.players[update.player].parameters,
+                                      self.config["clip_grad"])
+            optimizer.step()
+            self.model.after_update(update.player)
+            value = update.loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{update.player} loss became {value} at step "
+                                         f"{self.step}")
+            losses.setdefault(update.player, []).append(value)
+            logs.update({k: float(v) for k, v in update.logs.items()})
+        for schedule in self.schedules.values():
+            schedule.step()
+        if self.ema:
+            self.ema.update()
+        missing = set(self.players) - set(losses)
+        if missing and self.step == 0:
+            raise ValueError(f"{self.entry.name}.updates gave no update of player(s) "
+                             f"{sorted(missing)} in the first step")
+        return {**{self.loss_name(p): float(np.mean(v)) for p, v in losses.items()}, **logs}
 
-    def _batch(self, index):
-        """The training examples at `index`: images or points, or for text the windows of
-        `context` characters that start there."""
-        if self.window is not None:
-            index = index[:, None] + np.arange(self.window)
-        return tensor(self.x_train[index], device=self.device)
+    @contextlib.contextmanager
+    def evaluation_weights(self):
+        """Inside the block the model holds the weights it is evaluated and sampled with:
+        the parameter EMA where the run keeps one (--config ema=...), else its own."""
+        if self.ema is None:
+            yield
+        else:
+            with self.ema.average_parameters():
+                yield
 
-    def _labels(self, index):
-        """{"labels": ...} of the examples at `index` for a conditional model, else {}."""
-        if not self.conditional:
-            return {}
-        if self.y_train is None:
-            raise ValueError(f"{self.entry.name}: a conditional model needs labelled data; "
-                             f"{self.data_name} has no labels")
-        return {"labels": tensor(self.y_train[index], device=self.device)}
-
-    def evaluate(self, split="test"):
-        """Mean nll per example of this run's test or validation split."""
+    def evaluate(self, split="test", final=False):
+        """The model's metrics on this run's test or validation split."""
         x, y = {"test": (self.x_test, self.y_test),
                 "valid": (self.x_valid, self.y_valid)}[split]
-        return self.evaluate_data(x, y)
+        return self.evaluate_data(x, y, final)
 
-    def evaluate_data(self, x, y=None):
-        """Mean nll per example of data x (labels y for a conditional model); text is scored
-        per character in stretches of whole context windows, so the figure does not depend
-        on where the eval batches cut it. For text, eval_batch_size counts windows: a batch
-        of 500 characters would be under 4 windows, and a recurrent model steps through
-        every window one character at a time."""
-        size = self.config["eval_batch_size"]
-        if self.window is not None:
-            size *= self.window
-        if self.conditional and y is None:
+    def evaluate_data(self, x, y=None, final=True):
+        """The model's metrics (a dict of means per example, under the model's own keys) on
+        data x with labels y, with the evaluation weights. For text, eval_batch_size counts
+        windows: a batch of 500 characters would be under 4 windows, and a recurrent model
+        steps through every window one character at a time."""
+        if self.model.num_classes and y is None:
             raise ValueError(f"{self.entry.name}: a conditional model is evaluated on "
                              f"labelled data")
-        return evaluate(self.model, x, size, self.device, y if self.conditional else None)
+        examples = data.Examples(x, y, self.model.text_window, self.data_name)
+        with self.evaluation_weights():
+            return evaluate(self.model, examples, self.config["eval_batch_size"], self.device,
+                            final)
 
     def _periodic(self, since_log):
         cfg, step = self.config, self.step
-        row = None
+        row = {}
         if cfg["eval_every"] and step % cfg["eval_every"] == 0:
-            row = {"test_nll_nats": self.evaluate("test")}
+            row.update(prefixed("test", self.evaluate("test")))
         if self.early_stop and step % self.early_stop == 0:
             valid = self.evaluate("valid")
-            row = dict(row or {}, valid_nll_nats=valid)
-            if self.best is None or valid < self.best["valid_nll_nats"]:
-                self.best = {"step": step, "valid_nll_nats": valid,
-                             "params": self.model.state_dict()}
-        if row is not None or step == cfg["steps"]:
-            row = dict(row or {}, step=step, train_loss=float(np.mean(since_log)),
-                       lr=self.optimizer.param_groups[0]["lr"],
-                       seconds=round(self.train_seconds, 3))
+            row.update(prefixed("valid", valid))
+            metric, value = self.model.validation_metric, valid[self.model.validation_metric]
+            better = self.best is None or (value < self.best["value"]
+                                           if self.model.validation_goal == "min"
+                                           else value > self.best["value"])
+            if better:
+                with self.evaluation_weights():
+                    params = self.model.state_dict()
+                self.best = {"step": step, "metric": f"valid_{metric}", "value": value,
+                             "params": params}
+        if row or step == cfg["steps"]:
+            means = {key: float(np.mean([logs[key] for logs in since_log if key in logs]))
+                     for key in dict.fromkeys(k for logs in since_log for k in logs)}
+            row = {"step": step, **means, **row,
+                   "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"],
+                   "seconds": round(self.train_seconds, 3)}
             since_log.clear()
             self._log(row)
         if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 \
                 and step < cfg["steps"]:
             self.save()
+
+    def _log(self, row):
+        """One row of log.csv; a column that appears later (the first evaluation) widens
+        the file's header, the earlier rows left empty there."""
+        path = os.path.join(self.out, "log.csv")
+        fields, rows = list(row), []
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                known = list(reader.fieldnames or [])
+                new = [k for k in row if k not in known]
+                if new:
+                    rows = list(reader)
+                fields = known + new
+        if rows or not os.path.exists(path):
+            tmp = path + ".tmp"
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, path)
+        with open(path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=fields).writerow(row)
 
     # results ---------------------------------------------------------------------------
     def finish(self):
@@ -318,12 +381,14 @@ class Run:
                    "config": self.config}
         if self.best is not None:
             self.model.load_state_dict(self.best["params"])
-            metrics.update(best_step=self.best["step"],
-                           valid_nll_nats=self.best["valid_nll_nats"])
-        test_nll = self.evaluate("test")
-        metrics.update(likelihood_metrics("test", test_nll, self.spec))
-        save_samples(self.model, self.spec, os.path.join(self.out, "samples.png"),
-                     Generator([self.seed, 2]), self.x_train)
+            if self.ema:  # the best weights were the averaged ones: evaluate them as they are
+                self.ema = None
+            metrics.update({"best_step": self.best["step"], "early_stop_metric":
+                            self.best["metric"], self.best["metric"]: self.best["value"]})
+        metrics.update(prefixed("test", self.evaluate("test", final=True)))
+        with self.evaluation_weights():
+            draw_samples(self.model, self.spec, os.path.join(self.out, "samples.png"),
+                         Generator([self.seed, 2]), self.x_train)
         write_json(os.path.join(self.out, "metrics.json"), metrics)
         return metrics
 

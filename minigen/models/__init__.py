@@ -1,11 +1,11 @@
 """The model registry: every model registers a name, a one-line description, the data it
 accepts and its default config; the trainer and the command line find models here.
 
-A model is an `nn.Module` built as `Model(spec, **config)` from a `DataSpec`, with:
-    loss(x)        a scalar Tensor to minimise for a batch of raw data (NumPy, as loaded)
-    nll(x)         per-example negative log-likelihood in nats (NumPy array), the metric
-    sample(n, generator)   n new examples in the data's own format (NumPy)
-Config values given on the command line are parsed to the type of their default.
+A model is a subclass of `minigen.model.Model` (the contract: players, updates, evaluate,
+sample, draw, and the optional capabilities), built as `Model(spec, generator, **config)`
+from a `DataSpec` and the model's own config keys. Config values given on the command line
+are parsed to the type of their default; a tuple default's elements to the type of its
+first element (`hidden=256,256`, `betas=0.5,0.999`).
 """
 from dataclasses import dataclass, field
 
@@ -47,9 +47,11 @@ class ConfigError(ValueError):
     pass
 
 # the trainer's own settings; every model has them, with these defaults unless it says more
+# (betas: Adam's, for every player that does not set its own; ema: the decay of a parameter
+# average used for evaluation and samples, 0 for none)
 TRAINING_DEFAULTS = {"steps": 1000, "batch_size": 64, "lr": 1e-3, "clip_grad": 0.0,
                      "warmup": 0, "cosine": False, "eval_every": 0, "checkpoint_every": 500,
-                     "eval_batch_size": 500}
+                     "eval_batch_size": 500, "betas": (0.9, 0.999), "ema": 0.0}
 
 
 def register(name, description, data, **config):
@@ -93,13 +95,17 @@ def _parse_value(key, text, default):
                 return False
             raise ValueError("expected true or false")
         if isinstance(default, (tuple, list)):
-            return tuple(int(v) for v in text.split(",") if v.strip())
+            element = type(default[0]) if len(default) else int
+            return tuple(_parse_value(key, v.strip(), element()) for v in text.split(",")
+                         if v.strip())
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
             return float(text)
         if default is None or isinstance(default, str):
             return text
+    except ConfigError:
+        raise
     except ValueError as e:
         raise ConfigError(f"--config {key}={text}: {e}") from None
     raise TypeError(f"config {key} has a default of unsupported type {type(default)}")

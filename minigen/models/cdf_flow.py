@@ -21,7 +21,8 @@ are of order x^2 and cancel, and at two dimensions the cost is nothing.
 import numpy as np
 
 from .. import functional as F
-from .. import nn
+from .. import nn, pictures
+from ..model import Model
 from ..autograd import no_grad
 from ..flows import Bijector
 from ..flows.cdf import (MIXTURES, MixtureCDF, box_affine, initial_mixture,
@@ -34,12 +35,12 @@ from . import register
 _TINY_UNIFORM = 2.0 ** -60
 
 
-class LogisticBaseFlow(nn.Module):
+class LogisticBaseFlow(Model):
     """A model `flow` (a Bijector on (N, D) points) over a standard logistic base:
     log p(x) = log p_L(z) + logdet, sampling and from_uniform through the inverse."""
 
     def __init__(self, spec):
-        super().__init__()
+        super().__init__(spec)
         if spec.kind != "continuous" or len(spec.shape) != 1:
             raise ValueError(f"{self.registry_name} models continuous vectors (N, D), not "
                              f"{spec.kind} data of shape {spec.shape}")
@@ -78,9 +79,10 @@ class LogisticBaseFlow(nn.Module):
         u = generator.uniform((n, self.dims), dtype="float64").numpy()
         return self.from_uniform(np.clip(u, _TINY_UNIFORM, 1 - _TINY_UNIFORM)).astype(np.float32)
 
-    @property
-    def device(self):
-        return next(iter(self.parameters())).device
+    def draw(self, samples, path, reference):
+        super().draw(samples, path, reference)
+        if self.spec.shape == (2,):
+            pictures.latent_grid_beside(path, self.from_uniform, reference)
 
 
 @register("cdf-flow", "1-D flow: z = logit of a learned mixture CDF, standard logistic base",

@@ -13,6 +13,7 @@ probability zero.
 import numpy as np
 
 from .. import nn
+from ..model import Model
 from ..distributions import Categorical
 from ..ops import log_softmax, take_along_axis
 from . import register
@@ -24,10 +25,9 @@ from . import register
                 "toy-moons", "toy-8gaussians", "toy-checkerboard", "toy-spirals",
                 "toy-rings"),
           bins=40, steps=500, batch_size=256, lr=0.05)
-class Histogram(nn.Module):
+class Histogram(Model):
     def __init__(self, spec, generator, bins=40):
-        super().__init__()
-        self.spec = spec
+        super().__init__(spec)
         if spec.kind == "discrete":
             self.theta = nn.Parameter(np.zeros((spec.dims, spec.levels), np.float32))
         else:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import nn
+from ..model import Model
 from ..autograd import no_grad, tensor
 from ..distributions import Bernoulli, Categorical
 from ..layers import MaskedLinear, made_degrees, made_masks
@@ -24,9 +25,9 @@ from . import register
 @register("made", "MADE: masked MLP, natural or random orderings, order-agnostic ensembles",
           data=("digits-bin", "digits", "fashion-mnist-bin", "shapes"),
           hidden=(512, 512), num_masks=1, ordering="natural", steps=2000, batch_size=100)
-class MADE(nn.Module):
+class MADE(Model):
     def __init__(self, spec, generator, hidden=(512, 512), num_masks=1, ordering="natural"):
-        super().__init__()
+        super().__init__(spec)
         if spec.kind != "discrete":
             raise ValueError("made models discrete data (binary or K levels)")
         self.dims, self.levels = spec.dims, spec.levels

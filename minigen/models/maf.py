@@ -21,7 +21,8 @@ uniform noise log q(y | x) = D log K, so test_bpd is DATA.md's (-log p(y) + D lo
 import numpy as np
 from scipy.special import ndtri
 
-from .. import nn
+from .. import nn, pictures
+from ..model import Model
 from ..autograd import no_grad, tensor
 from ..flows import Chain, Logit, eval_generator, make_dequantizer, standard_normal_log_prob
 from ..flows.autoregressive import affine_autoregressive_flow
@@ -33,16 +34,16 @@ DEFAULTS = dict(layers=5, hidden=(64, 64), ordering="reverse", dequant="uniform"
                 steps=2000, batch_size=128)
 
 
-class AffineAutoregressiveFlow(nn.Module):
+class AffineAutoregressiveFlow(Model):
     """What MAF and IAF share; `inverted` says which way the layers point."""
 
     inverted = False
 
     def __init__(self, spec, generator, layers=5, hidden=(64, 64), ordering="reverse",
                  dequant="uniform", alpha=0.05):
-        super().__init__()
+        super().__init__(spec)
         name = self.registry_name
-        self.spec, self.dims = spec, spec.dims
+        self.dims = spec.dims
         flow = affine_autoregressive_flow(self.dims, layers, hidden, generator, ordering,
                                           inverted=self.inverted)
         if spec.kind == "discrete":
@@ -102,6 +103,11 @@ class AffineAutoregressiveFlow(nn.Module):
         with no_grad():
             y, _ = self.flow.inverse(tensor(ndtri(u), device=self._device()))
         return y.numpy().astype(np.float64)
+
+    def draw(self, samples, path, reference):
+        super().draw(samples, path, reference)
+        if self.spec.shape == (2,):
+            pictures.latent_grid_beside(path, self.from_uniform, reference)
 
 
 @register("maf", "Masked Autoregressive Flow: MADE affine layers, density in one pass, "

@@ -25,6 +25,7 @@ convolution starts from torch's default initialisation, drawn from the model's g
 import numpy as np
 
 from .. import nn
+from ..model import Model
 from ..autograd import no_grad, tensor
 from ..creation import ones_like, zeros
 from ..distributions import Categorical, DiscretizedLogisticMixture
@@ -70,9 +71,9 @@ class ResnetPair(nn.Module):
           "gated resnets down- and upsampled with short-cuts",
           data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes"),
           filters=32, resnets=2, mixtures=5, dropout=0.5, steps=750, batch_size=64, lr=1e-3)
-class PixelCNNPlusPlus(nn.Module):
+class PixelCNNPlusPlus(Model):
     def __init__(self, spec, generator, filters=32, resnets=2, mixtures=5, dropout=0.5):
-        super().__init__()
+        super().__init__(spec)
         if spec.kind != "discrete" or not spec.is_image:
             raise ValueError(f"pixelcnn++ models discrete images (C, H, W), not {spec.kind} "
                              f"data of shape {spec.shape}")
