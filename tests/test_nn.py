@@ -8,7 +8,7 @@ import pytest
 
 import minigen as mg
 import minigen.functional as F
-from minigen import nn
+from minigen import backend, nn
 from minigen.nn import init
 
 
@@ -149,6 +149,26 @@ def test_state_dict_holds_numpy_copies_of_parameters_and_buffers():
     assert all(type(v) is np.ndarray for v in state.values())
     state["block.conv.weight"][...] = 0.0
     assert np.abs(net.block.conv.weight.numpy()).sum() > 0
+
+
+def test_a_non_persistent_buffer_moves_with_to_but_is_not_saved(monkeypatch):
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+            self.register_buffer("mask", mg.ones(2, 2), persistent=False)
+            self.register_buffer("count", mg.zeros(1))
+
+    net = Masked()
+    assert [n for n, _ in net.named_buffers()] == ["mask", "count"]
+    assert list(net.state_dict()) == ["count", "linear.weight", "linear.bias"]
+    assert net.load_state_dict(net.state_dict()) == ([], [])
+    moved, to_device = [], backend.to_device
+    monkeypatch.setattr(backend, "to_device",
+                        lambda array, device: moved.append(array) or to_device(array, device))
+    mask = net.mask.data
+    assert net.to("cpu") is net
+    assert any(array is mask for array in moved) and net.mask.device == "cpu"
 
 
 def test_state_dict_round_trip_reproduces_the_model():

@@ -2,8 +2,9 @@
 
 A module registers nothing by hand: every attribute that is a Parameter or a Module is one
 of its parameters or children, in the order the attributes were first assigned. Only
-buffers (state that is saved but not trained, such as BatchNorm's running statistics) are
-declared, with `register_buffer`.
+buffers (tensors that move with the module but are not trained) are declared, with
+`register_buffer`: persistent ones, such as BatchNorm's running statistics, are saved in
+state_dict; non-persistent ones, such as a fixed mask that __init__ rebuilds, are not.
 """
 import numpy as np
 
@@ -31,10 +32,11 @@ class Module:
     def __init__(self):
         self.training = True
         self._buffer_names = []
+        self._non_persistent = set()
 
     def __getattr__(self, name):
         # only reached when normal lookup fails
-        if name in ("training", "_buffer_names"):
+        if name in ("training", "_buffer_names", "_non_persistent"):
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}: did its "
                                  f"__init__ forget to call super().__init__()?")
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
@@ -45,13 +47,18 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
-    def register_buffer(self, name, tensor):
-        """Keep `tensor` as self.<name>, saved in state_dict and moved by to(), not trained."""
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep `tensor` as self.<name>, moved by to(), not trained; saved in state_dict
+        unless persistent=False (state that __init__ makes again, such as a fixed mask)."""
         if not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor, not "
                             f"{type(tensor).__name__}")
         if name not in self._buffer_names:
             self._buffer_names.append(name)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
         setattr(self, name, tensor)
 
     def named_children(self):
@@ -111,15 +118,18 @@ class Module:
             yield b
 
     def _named_state(self):
-        return self._named_tensors(
-            lambda m: [*self._own_parameters(m), *self._own_buffers(m)])
+        return self._named_tensors(lambda m: [
+            *self._own_parameters(m),
+            *((n, b) for n, b in self._own_buffers(m) if n not in m._non_persistent)])
 
     def state_dict(self):
-        """{dotted name: NumPy array copy} of every parameter and buffer, module by module."""
+        """{dotted name: NumPy array copy} of every parameter and persistent buffer, module
+        by module."""
         return {name: np.array(t.numpy(), copy=True) for name, t in self._named_state()}
 
     def load_state_dict(self, state, strict=True):
-        """Copy the arrays of `state` into the parameters and buffers of the same names.
+        """Copy the arrays of `state` into the parameters and persistent buffers of the same
+        names.
 
         Shapes must match. With strict=True the names must match exactly as well; otherwise
         names on one side only are skipped. Returns (missing_keys, unexpected_keys).
