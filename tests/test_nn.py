@@ -453,3 +453,18 @@ def test_module_init_matches_torch_defaults_in_distribution():
     bn, bnt = nn.BatchNorm2d(5), torch.nn.BatchNorm2d(5)
     for name, value in bn.state_dict().items():
         np.testing.assert_array_equal(value, bnt.state_dict()[name].numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("make", [lambda g: nn.Linear(5, 3, generator=g),
+                                  lambda g: nn.Conv2d(2, 3, 3, generator=g),
+                                  lambda g: nn.ConvTranspose2d(2, 3, 4, generator=g),
+                                  lambda g: nn.Conv1d(2, 3, 2, generator=g),
+                                  lambda g: nn.Embedding(4, 3, generator=g)])
+def test_layers_draw_their_initial_weights_from_the_given_generator(make):
+    """The same generator seed gives the same weights; the default generator is not used."""
+    mg.random.seed(1)
+    before = mg.random.default_generator.rng.bit_generator.state
+    a, b = make(mg.random.Generator(4)), make(mg.random.Generator(4))
+    assert mg.random.default_generator.rng.bit_generator.state == before
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)

@@ -1,5 +1,6 @@
-"""The layers: each holds its Parameters (initialised as torch initialises them) and calls
-one function of minigen.functional in forward."""
+"""The layers: each holds its Parameters (initialised as torch initialises them, drawn from
+`generator` where one is given, else from mg.random's default) and calls one function of
+minigen.functional in forward."""
 import math
 
 import numpy as np
@@ -36,12 +37,13 @@ def _default_init(weight, bias, generator):
 class Linear(Module):
     """y = x @ weight.T + bias, weight of shape (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None, device=None):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, device=None,
+                 generator=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _parameter((out_features, in_features), dtype, device)
         self.bias = _parameter((out_features,), dtype, device) if bias else None
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
         _default_init(self.weight, self.bias, generator)
@@ -58,14 +60,14 @@ class _Conv(Module):
     """What the convolutions share: channels, window geometry, weight, bias and init."""
 
     def __init__(self, in_channels, out_channels, weight_shape, kernel_size, stride, padding,
-                 dilation, bias, dtype, device):
+                 dilation, bias, dtype, device, generator):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel_size, stride
         self.padding, self.dilation = padding, dilation
         self.weight = _parameter(weight_shape, dtype, device)
         self.bias = _parameter((out_channels,), dtype, device) if bias else None
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
         _default_init(self.weight, self.bias, generator)
@@ -80,10 +82,10 @@ class Conv1d(_Conv):
     """Input (N, in_channels, L); weight (out_channels, in_channels, kernel_size)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=None, device=None):
+                 bias=True, dtype=None, device=None, generator=None):
         kernel_size = _kernel(kernel_size, 1)
         super().__init__(in_channels, out_channels, (out_channels, in_channels) + kernel_size,
-                         kernel_size, stride, padding, dilation, bias, dtype, device)
+                         kernel_size, stride, padding, dilation, bias, dtype, device, generator)
 
     def forward(self, x):
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -93,10 +95,10 @@ class Conv2d(_Conv):
     """Input (N, in_channels, H, W); weight (out_channels, in_channels, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=None, device=None):
+                 bias=True, dtype=None, device=None, generator=None):
         kernel_size = _kernel(kernel_size, 2)
         super().__init__(in_channels, out_channels, (out_channels, in_channels) + kernel_size,
-                         kernel_size, stride, padding, dilation, bias, dtype, device)
+                         kernel_size, stride, padding, dilation, bias, dtype, device, generator)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -106,10 +108,11 @@ class ConvTranspose2d(_Conv):
     """Input (N, in_channels, H, W); weight (in_channels, out_channels, kh, kw), as torch."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, dilation=1, bias=True, dtype=None, device=None):
+                 output_padding=0, dilation=1, bias=True, dtype=None, device=None,
+                 generator=None):
         kernel_size = _kernel(kernel_size, 2)
         super().__init__(in_channels, out_channels, (in_channels, out_channels) + kernel_size,
-                         kernel_size, stride, padding, dilation, bias, dtype, device)
+                         kernel_size, stride, padding, dilation, bias, dtype, device, generator)
         self.output_padding = output_padding
 
     def forward(self, x):
@@ -124,11 +127,11 @@ class Embedding(Module):
     """A table of num_embeddings vectors of size embedding_dim, looked up by integer index;
     initialised N(0, 1) as in torch."""
 
-    def __init__(self, num_embeddings, embedding_dim, dtype=None, device=None):
+    def __init__(self, num_embeddings, embedding_dim, dtype=None, device=None, generator=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = _parameter((num_embeddings, embedding_dim), dtype, device)
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def reset_parameters(self, generator=None):
         init.normal_(self.weight, generator=generator)
