@@ -14,10 +14,10 @@ from flowcheck import assert_invertible, assert_logdet_matches_jacobian
 import minigen as mg
 from minigen import data, models
 from minigen.flows import Bijector, Chain, Logit
-from minigen.flows.layers import (ActNorm, AdditiveCoupling, BatchNormFlow,
-                                  ChannelSplitCoupling, DiagonalScaling, FactorOut, Inverse,
-                                  InvertibleConv1x1, MaskedCoupling, Squeeze,
-                                  checkerboard_mask)
+from minigen.flows.coupling import (AdditiveCoupling, ChannelSplitCoupling, MaskedCoupling,
+                                    checkerboard_mask)
+from minigen.flows.layers import (ActNorm, BatchNormFlow, DiagonalScaling, FactorOut, Inverse,
+                                  InvertibleConv1x1, Squeeze)
 from minigen.random import Generator
 from minigen.trainer import data_spec
 

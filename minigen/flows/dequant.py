@@ -32,7 +32,7 @@ from .. import nn, ops
 from ..autograd import Tensor
 from ..creation import full
 from .base import Bijector, Chain, standard_normal_log_prob
-from .layers import ConvNet
+from .coupling import ConvNet, checkerboard_mask
 
 # the scale of the logit-normal u = sigmoid(s eps) nearest to U(0, 1) in KL(q || U)
 START_SCALE = 1.75
@@ -41,14 +41,6 @@ START_SCALE = 1.75
 def _sum_per_example(values):
     """Per-dimension log-terms summed to one float64 number per example."""
     return values.reshape(len(values), -1).astype("float64").sum(axis=1)
-
-
-def parity_mask(shape, parity):
-    """1 where the sum of an element's indices has `parity` (mod 2), 0 elsewhere: a
-    checkerboard over (C, H, W) for images and alternate dimensions for vectors. Shape
-    (1, *shape) so that it broadcasts over the batch."""
-    index_sum = sum(np.indices(shape))
-    return ((index_sum + parity) % 2 == 0).astype(np.float32)[None]
 
 
 class ElementwiseAffine(Bijector):
@@ -158,19 +150,24 @@ class VariationalDequantizer(nn.Module):
                              f"(C, H, W) images or flat (D,) vectors")
         channels = int(channels)
         width = self.shape[0]  # image channels, or the vector's D
+        parities = [layer % 2 for layer in range(int(layers))]
         if len(self.shape) == 3:
             self.context = _context_convs(width, channels, generator)
             nets = [ConvNet(width + channels, 2 * width, channels, (3, 3), generator)
-                    for _ in range(int(layers))]
+                    for _ in parities]
+            masks = [checkerboard_mask(*self.shape[1:], parity, channels=width)
+                     for parity in parities]
         else:
             self.context = nn.Sequential(_mlp(width, channels, channels, generator, False),
                                          nn.ReLU())
             nets = [_mlp(width + channels, channels, 2 * width, generator, True)
-                    for _ in range(int(layers))]
+                    for _ in parities]
+            # alternate dimensions: the checkerboard of a 1 x D image
+            masks = [checkerboard_mask(1, width, parity)[0, 0] for parity in parities]
         self.flow = Chain(
             ElementwiseAffine(self.shape, scale=START_SCALE),
-            *[ConditionalCoupling(parity_mask(self.shape, layer), net)
-              for layer, net in enumerate(nets)],
+            *[ConditionalCoupling(mask.astype(np.float32), net)
+              for mask, net in zip(masks, nets)],
             SigmoidToCell())
         # u is kept this far from 0 and 1 so that y = (x + u) / K, rounded to float32, lies
         # strictly inside the cell: the float32 spacing at K is the coarsest any x + u < K

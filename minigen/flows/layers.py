@@ -1,228 +1,29 @@
-"""The layers the image flows (nice, realnvp, glow) are built from, and the model side they
-share.
+"""The layers the image flows (nice, realnvp, glow) are built from, besides the couplings
+(minigen.flows.coupling).
 
 Every layer is a Bijector: forward(x) -> (y, log|det dy/dx|), inverse(y) -> (x, log|det
 dx/dy|), log-determinants float64 of shape (N,).
 
-- Couplings (Dinh et al., 2015 and 2017): half of the input, chosen by a mask, passes
-  through unchanged and sets the transformation of the other half, so the Jacobian is
-  triangular and its determinant the product of the diagonal. `MaskedCoupling` (RealNVP:
-  checkerboard or channel masks, y = x * exp(s) + t on the masked-out half),
-  `ChannelSplitCoupling` (Glow: the first half of the channels conditions the second),
-  `AdditiveCoupling` (NICE: y_b = x_b + m(x_a), volume-preserving).
 - `Squeeze` trades space for channels (each 2x2 block becomes 4 channels), `Inverse` runs a
   layer backwards (so Inverse(Squeeze()) is the unsqueeze), `FactorOut` sends half of the
   channels to the prior and runs a flow on the other half: the multi-scale architecture.
 - Normalisation with a log-determinant: `ActNorm` (data-dependent initialisation),
   `BatchNormFlow` (RealNVP's batch normalisation), `DiagonalScaling` (NICE's exp(S)).
 - `InvertibleConv1x1`: Glow's learned channel mixing in LU form.
-- `DiscreteFlow`: dequantize, pre-process, flow, prior: the likelihood and sampler of a
-  flow on K-level images.
+- `Shift`: a constant offset (Glow's centring of the data).
 """
-import warnings
-
-import numpy as np
-
 from .. import functional as F
 from .. import nn, ops
-from ..autograd import no_grad, tensor
 from ..creation import ones, zeros
 from ..ops.flow import actnorm_init, lu_init
-from .base import Bijector, Inverse, standard_normal_log_prob, zero_logdet
-from .preprocess import eval_generator, make_dequantizer
+from .base import Bijector, Inverse, zero_logdet
+from .coupling import ConvNet, check_images
 
 
 def _per_sample(total, n):
     """A log-determinant that is the same for every example (a parameter sum) as (N,)
     float64."""
     return total.astype("float64").broadcast_to((n,))
-
-
-def _check_images(layer, x, channels=None):
-    if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
-        want = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
-        raise ValueError(f"{layer}: expected input {want}, got {x.shape}")
-
-
-# ---------------------------------------------------------------------------------------
-# couplings
-
-
-class ConvNet(nn.Module):
-    """The network of a coupling layer: convolutions (padding keeps H and W) with ReLUs
-    between them. The last one starts at zero, so that every coupling starts as the
-    identity and a deep flow starts well conditioned (Glow, section 3.3); the others keep
-    the default (torch) initialisation. State: convs.{i}.weight, convs.{i}.bias."""
-
-    def __init__(self, in_channels, out_channels, channels, kernel_sizes, generator=None):
-        super().__init__()
-        widths = (in_channels,) + (channels,) * (len(kernel_sizes) - 1) + (out_channels,)
-        self.convs = nn.ModuleList()
-        for c_in, c_out, k in zip(widths[:-1], widths[1:], kernel_sizes):
-            conv = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-            conv.reset_parameters(generator)
-            self.convs.append(conv)
-        nn.init.zeros_(self.convs[-1].weight)
-        nn.init.zeros_(self.convs[-1].bias)
-
-    def forward(self, x):
-        convs = list(self.convs)
-        for conv in convs[:-1]:
-            x = ops.relu(conv(x))
-        return convs[-1](x)
-
-
-def checkerboard_mask(height, width, parity):
-    """b[i, j] = 1 where (i + j) % 2 == parity: the pixels that pass through. (1, 1, H, W)."""
-    i, j = np.indices((height, width))
-    return ((i + j) % 2 == parity).astype(np.float64)[None, None]
-
-
-def channel_mask(channels, parity):
-    """b[c] = 1 on the first half of the channels (parity 0) or the second (parity 1).
-    (1, C, 1, 1)."""
-    first = np.arange(channels) < channels // 2
-    return (first if parity == 0 else ~first).astype(np.float64)[None, :, None, None]
-
-
-class MaskedCoupling(Bijector):
-    """RealNVP's affine coupling (Dinh et al., 2017, eq. 9) with a binary mask b:
-
-        y = b * x + (1 - b) * (x * exp(s(b * x)) + t(b * x)),
-        log|det dy/dx| = sum of (1 - b) * s.
-
-    s = scale * tanh(s_raw) keeps the scales bounded, with `scale` a learned per-channel
-    factor (the paper's batch-normalised tanh, in the form of its released code). mask is
-    "checkerboard" (over pixels) or "channel" (first or second half of the channels), and
-    parity picks which half passes through. State: net.convs.{i}.weight/bias, scale."""
-
-    def __init__(self, channels, mask, parity, hidden_channels=64, hidden_layers=2,
-                 generator=None):
-        super().__init__()
-        if mask not in ("checkerboard", "channel"):
-            raise ValueError(f"MaskedCoupling: mask must be 'checkerboard' or 'channel', "
-                             f"not {mask!r}")
-        if mask == "channel" and channels < 2:
-            raise ValueError(f"MaskedCoupling: a channel mask needs 2 or more channels, "
-                             f"got {channels}")
-        self.channels, self.mask, self.parity = channels, mask, parity
-        self.net = ConvNet(channels, 2 * channels, hidden_channels,
-                           (3,) * (hidden_layers + 1), generator)
-        self.scale = nn.Parameter(ones((1, channels, 1, 1)))
-        self._mask_cache = {}
-
-    def mask_for(self, x):
-        """(b, 1 - b) for x's height, width, dtype and device (built once for each)."""
-        key = (x.shape[2], x.shape[3], x.dtype, x.device)
-        if key not in self._mask_cache:
-            b = checkerboard_mask(x.shape[2], x.shape[3], self.parity) \
-                if self.mask == "checkerboard" else channel_mask(self.channels, self.parity)
-            self._mask_cache[key] = (tensor(b.astype(x.dtype), device=x.device),
-                                     tensor((1 - b).astype(x.dtype), device=x.device))
-        return self._mask_cache[key]
-
-    def _scale_and_shift(self, x, b, rest):
-        out = self.net(x * b)
-        c = self.channels
-        return self.scale * ops.tanh(out[:, :c]) * rest, out[:, c:] * rest
-
-    def forward(self, x, cond=None):
-        _check_images("MaskedCoupling", x, self.channels)
-        s, t = self._scale_and_shift(x, *self.mask_for(x))
-        return F.affine_coupling(x, s, t)
-
-    def inverse(self, y, cond=None):
-        _check_images("MaskedCoupling", y, self.channels)
-        s, t = self._scale_and_shift(y, *self.mask_for(y))  # y * b == x * b: what passed
-        return F.affine_coupling(y, s, t, reverse=True)
-
-
-class ChannelSplitCoupling(Bijector):
-    """Glow's affine coupling (Kingma & Dhariwal, 2018, table 1): x = [x_a, x_b] by channels,
-
-        (h, t) = NN(x_a),  scale = sigmoid(h + 2),  y_b = x_b * scale + t,  y_a = x_a,
-        log|det dy/dx| = sum log scale.
-
-    The sigmoid bounds each scale in (0, 1) and the +2 starts it near 0.88, close to the
-    identity, which keeps deep flows stable. NN is conv3x3 -> ReLU -> conv1x1 -> ReLU ->
-    zero-initialised conv3x3. (Glow adds the shift before scaling; adding it after is the
-    same family of maps.) State: net.convs.{0,1,2}.weight/bias."""
-
-    def __init__(self, channels, hidden_channels=64, generator=None):
-        super().__init__()
-        if channels < 2:
-            raise ValueError(f"ChannelSplitCoupling: needs 2 or more channels, got {channels}")
-        self.channels, self.split = channels, channels // 2
-        passive = channels - self.split
-        self.net = ConvNet(self.split, 2 * passive, hidden_channels, (3, 1, 3), generator)
-
-    def _log_scale_and_shift(self, x_a):
-        out = self.net(x_a)
-        half = out.shape[1] // 2
-        return ops.log_sigmoid(out[:, :half] + 2.0), out[:, half:]
-
-    def forward(self, x, cond=None):
-        _check_images("ChannelSplitCoupling", x, self.channels)
-        x_a, x_b = x[:, :self.split], x[:, self.split:]
-        log_scale, t = self._log_scale_and_shift(x_a)
-        y_b, logdet = F.affine_coupling(x_b, log_scale, t)
-        return ops.concatenate([x_a, y_b], axis=1), logdet
-
-    def inverse(self, y, cond=None):
-        _check_images("ChannelSplitCoupling", y, self.channels)
-        y_a, y_b = y[:, :self.split], y[:, self.split:]
-        log_scale, t = self._log_scale_and_shift(y_a)
-        x_b, logdet = F.affine_coupling(y_b, log_scale, t, reverse=True)
-        return ops.concatenate([y_a, x_b], axis=1), logdet
-
-
-class AdditiveCoupling(Bijector):
-    """NICE's additive coupling (Dinh et al., 2015, eq. 5) on flat (N, D) inputs: the
-    dimensions of one parity (x_a: even indices for parity 0, odd for 1) pass through and
-    shift the others,
-
-        y_a = x_a,   y_b = x_b + m(x_a),   log|det dy/dx| = 0.
-
-    m is an MLP with ReLUs whose last layer starts at zero (the identity at init).
-    State: net.{i}.weight/bias (Linear layers)."""
-
-    def __init__(self, dims, parity, hidden=(1000, 1000), generator=None):
-        super().__init__()
-        if dims < 2:
-            raise ValueError(f"AdditiveCoupling: needs 2 or more dimensions, got {dims}")
-        self.dims, self.parity = dims, parity
-        self.passive = np.arange(parity, dims, 2)
-        self.active = np.arange(1 - parity, dims, 2)
-        # [x_a, x_b][:, order] puts every dimension back in its place
-        self.order = np.argsort(np.concatenate([self.passive, self.active]))
-        widths = (len(self.passive),) + tuple(hidden) + (len(self.active),)
-        self.net = nn.ModuleList()
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
-            layer = nn.Linear(n_in, n_out)
-            layer.reset_parameters(generator)
-            self.net.append(layer)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def _shift(self, x_a):
-        layers = list(self.net)
-        for layer in layers[:-1]:
-            x_a = ops.relu(layer(x_a))
-        return layers[-1](x_a)
-
-    def _couple(self, x, sign):
-        if x.ndim != 2 or x.shape[1] != self.dims:
-            raise ValueError(f"AdditiveCoupling: expected input (N, {self.dims}), got "
-                             f"{x.shape}")
-        x_a, x_b = x[:, self.passive], x[:, self.active]
-        y_b = x_b + self._shift(x_a) * sign
-        return ops.concatenate([x_a, y_b], axis=1)[:, self.order], zero_logdet(x)
-
-    def forward(self, x, cond=None):
-        return self._couple(x, 1.0)
-
-    def inverse(self, y, cond=None):
-        return self._couple(y, -1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,7 +36,7 @@ class Squeeze(Bijector):
     A permutation: log-determinant 0."""
 
     def forward(self, x, cond=None):
-        _check_images("Squeeze", x)
+        check_images("Squeeze", x)
         n, c, h, w = x.shape
         if h % 2 or w % 2:
             raise ValueError(f"Squeeze: height and width must be even, got {x.shape}")
@@ -243,7 +44,7 @@ class Squeeze(Bijector):
         return y.reshape(n, 4 * c, h // 2, w // 2), zero_logdet(x)
 
     def inverse(self, y, cond=None):
-        _check_images("Squeeze.inverse", y)
+        check_images("Squeeze.inverse", y)
         n, c4, h, w = y.shape
         if c4 % 4:
             raise ValueError(f"Squeeze.inverse: channels must be a multiple of 4, got "
@@ -282,7 +83,7 @@ class FactorOut(Bijector):
         return F.affine_coupling(z_b, -log_std, -mean * inv_std, reverse=reverse)
 
     def forward(self, x, cond=None):
-        _check_images("FactorOut", x, self.channels)
+        check_images("FactorOut", x, self.channels)
         x_a, z_b = x[:, :self.half], x[:, self.half:]
         y_a, logdet = self.inner(x_a, cond)
         if self.prior is not None:
@@ -291,7 +92,7 @@ class FactorOut(Bijector):
         return ops.concatenate([y_a, z_b], axis=1), logdet
 
     def inverse(self, y, cond=None):
-        _check_images("FactorOut.inverse", y, self.channels)
+        check_images("FactorOut.inverse", y, self.channels)
         y_a, z_b = y[:, :self.half], y[:, self.half:]
         x_a, logdet = self.inner.inverse(y_a, cond)
         if self.prior is not None:
@@ -333,13 +134,13 @@ class ActNorm(Bijector):
         self.initialized.data = self.initialized.data * 0 + 1
 
     def forward(self, x, cond=None):
-        _check_images("ActNorm", x, self.channels)
+        check_images("ActNorm", x, self.channels)
         if self.training and not self.is_initialized:
             self.initialize(x)
         return F.actnorm(x, self.log_scale, self.bias)
 
     def inverse(self, y, cond=None):
-        _check_images("ActNorm.inverse", y, self.channels)
+        check_images("ActNorm.inverse", y, self.channels)
         return F.actnorm(y, self.log_scale, self.bias, reverse=True)
 
 
@@ -379,7 +180,7 @@ class BatchNormFlow(Bijector):
         return _per_sample(per_channel.sum() * float(x.shape[2] * x.shape[3]), len(x))
 
     def forward(self, x, cond=None):
-        _check_images("BatchNormFlow", x, self.channels)
+        check_images("BatchNormFlow", x, self.channels)
         mean, var = self._statistics(x)
         c = (1, self.channels, 1, 1)
         y = (x - mean.reshape(c)) * ops.exp(self.log_gamma.reshape(c)) / ops.sqrt(
@@ -387,7 +188,7 @@ class BatchNormFlow(Bijector):
         return y, self._logdet(var, x)
 
     def inverse(self, y, cond=None):
-        _check_images("BatchNormFlow.inverse", y, self.channels)
+        check_images("BatchNormFlow.inverse", y, self.channels)
         mean, var = self.running_mean, self.running_var
         c = (1, self.channels, 1, 1)
         x = (y - self.beta.reshape(c)) * ops.exp(-self.log_gamma.reshape(c)) * ops.sqrt(
@@ -459,98 +260,5 @@ class Shift(Bijector):
         return y - self.offset, zero_logdet(y)
 
 
-# ---------------------------------------------------------------------------------------
-# the model side of an image flow
-
-
-def logistic_log_prob(z):
-    """log of the standard logistic density, sum over all but the first axis, float64:
-    log p(z) = -softplus(z) - softplus(-z) (NICE's prior)."""
-    flat = z.reshape(len(z), -1).astype("float64")
-    return -(ops.softplus(flat) + ops.softplus(-flat)).sum(axis=1)
-
-
-class DiscreteFlow(nn.Module):
-    """A flow model of K-level images: the likelihood and sampler every image flow shares.
-
-        y = dequantize(x) with density q(y | x)    (uniform: y = (x + u) / K)
-        z, log_det = flow(preprocess(y))            (preprocess: Logit, Shift or none)
-        nll(x) = log q(y | x) - [log p_Z(z) + log_det]      in nats, every term counted
-
-    Subclasses set `self.flow` (a Bijector on `latent_shape`) and call `setup`; the prior
-    is "normal" or "logistic". Loss: the batch mean of nll (nats per example)."""
-
-    def setup(self, spec, flow, preprocess=None, latent_shape=None, prior="normal",
-              dequant="uniform", generator=None):
-        if spec.kind != "discrete" or not spec.is_image:
-            raise ValueError(f"{type(self).__name__} models K-level images (N, C, H, W), not "
-                             f"{spec.kind} data of shape {spec.shape}")
-        if prior not in ("normal", "logistic"):
-            raise ValueError(f"{type(self).__name__}: prior must be 'normal' or 'logistic', "
-                             f"not {prior!r}")
-        self.shape, self.levels = tuple(spec.shape), spec.levels
-        self.latent_shape = tuple(latent_shape or spec.shape)
-        self.prior = prior
-        self.dequantizer = make_dequantizer(dequant, spec, generator)
-        self.preprocess = preprocess
-        self.flow = flow
-
-    def prior_log_prob(self, z):
-        return standard_normal_log_prob(z) if self.prior == "normal" else logistic_log_prob(z)
-
-    def log_prob(self, y):
-        """log p(y) for continuous y in [0, 1)^D (N, C, H, W), per example, float64."""
-        z = y.reshape((len(y),) + self.latent_shape)
-        log_det = zero_logdet(y)
-        if self.preprocess is not None:
-            z, log_det = self.preprocess(z)
-        z, flow_log_det = self.flow(z)
-        return self.prior_log_prob(z) + log_det + flow_log_det
-
-    def nll(self, x, generator=None):
-        """-log P(x) bound per example in nats: log q(y | x) - log p(y) for one draw of y
-        (noise from the batch itself unless a generator is given: deterministic)."""
-        y, log_q = self.dequantizer.dequantize(x, generator or eval_generator(x))
-        return log_q - self.log_prob(y)
-
-    def loss(self, x, generator):
-        return self.nll(x, generator).mean()
-
-    def sample_with_log_prob(self, n, generator):
-        """n draws y ~ p (N, C, H, W) through the inverse flow, with log p(y) computed on
-        that path: log p_Z(z) - log|det dy/dz|."""
-        like = next(iter(self.flow.parameters()))
-        shape, dtype, device = (n,) + self.latent_shape, like.dtype, like.device
-        if self.prior == "normal":
-            z = generator.normal(shape, dtype=dtype, device=device)
-        else:
-            u = generator.uniform(shape, dtype=dtype, device=device)
-            u = ops.clip(u, 1e-7, 1 - 1e-7)
-            z = ops.log(u) - ops.log1p(-u)
-        log_p = self.prior_log_prob(z)
-        y, log_det = self.flow.inverse(z)
-        log_p = log_p - log_det
-        if self.preprocess is not None:
-            y, log_det = self.preprocess.inverse(y)
-            log_p = log_p - log_det
-        return y.reshape((n,) + self.shape), log_p
-
-    def sample(self, n, generator):
-        """n images as uint8 levels: x = clip(floor(y * K), 0, K - 1)."""
-        with no_grad():
-            y, _ = self.sample_with_log_prob(n, generator)
-        levels = np.floor(y.numpy().astype(np.float64) * self.levels)
-        lost = ~np.isfinite(levels).reshape(n, -1).all(axis=1)
-        if lost.any():
-            # an undertrained flow's inverse can overflow far out in the prior's tails;
-            # say so rather than cast NaN to an arbitrary byte
-            warnings.warn(f"{type(self).__name__}: {int(lost.sum())} of {n} samples "
-                          f"overflowed in the inverse pass (non-finite); drawn as black")
-            levels[~np.isfinite(levels)] = 0
-        return np.clip(levels, 0, self.levels - 1).astype(np.uint8)
-
-
-__all__ = ["ActNorm", "AdditiveCoupling", "BatchNormFlow", "ChannelSplitCoupling", "ConvNet",
-           "DiagonalScaling", "DiscreteFlow", "FactorOut", "Inverse", "InvertibleConv1x1",
-           "MaskedCoupling", "Shift", "Squeeze", "channel_mask", "checkerboard_mask",
-           "logistic_log_prob"]
+__all__ = ["ActNorm", "BatchNormFlow", "DiagonalScaling", "FactorOut", "Inverse",
+           "InvertibleConv1x1", "Shift", "Squeeze"]

@@ -22,6 +22,7 @@ from ..autograd import Tensor
 from ..creation import full
 from ..random import Generator
 from .base import Bijector
+from .dequant import VariationalDequantizer
 
 DEQUANTIZERS = ("uniform", "variational")
 
@@ -45,7 +46,6 @@ def make_dequantizer(kind, spec, generator=None, **options):
     if kind == "uniform":
         return UniformDequantizer(spec.levels)
     if kind == "variational":
-        from .dequant import VariationalDequantizer
         return VariationalDequantizer(spec, generator=generator, **options)
     raise ValueError(f"dequant must be one of {', '.join(DEQUANTIZERS)}, not {kind!r}")
 

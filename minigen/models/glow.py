@@ -15,8 +15,9 @@ images y = (x + u) / K, centred to [-1/2, 1/2) as in Glow, or through RealNVP's 
 transform with logit=True. nll(x) = log q(y | x) - log p(y) (DATA.md).
 """
 from ..flows import Chain, Logit
-from ..flows.layers import (ActNorm, ChannelSplitCoupling, DiscreteFlow, FactorOut, Inverse,
-                            InvertibleConv1x1, Shift, Squeeze)
+from ..flows.coupling import ChannelSplitCoupling
+from ..flows.layers import ActNorm, FactorOut, Inverse, InvertibleConv1x1, Shift, Squeeze
+from ..flows.model import DiscreteFlow
 from . import register
 
 

@@ -17,7 +17,9 @@ The paper's MNIST nets have 5 hidden layers of 1000 units; for 8x8 digits the de
 two layers of 256.
 """
 from ..flows import Chain, Logit
-from ..flows.layers import AdditiveCoupling, DiagonalScaling, DiscreteFlow
+from ..flows.coupling import AdditiveCoupling
+from ..flows.layers import DiagonalScaling
+from ..flows.model import DiscreteFlow
 from . import register
 
 

@@ -27,8 +27,9 @@ by name), for k = 0 .. couplings - 1 and i = 0 .. hidden_layers:
 The loss is the batch mean of nll in nats per example.
 """
 from ..flows import Chain, Logit
-from ..flows.layers import (ActNorm, BatchNormFlow, DiscreteFlow, FactorOut, Inverse,
-                            MaskedCoupling, Squeeze)
+from ..flows.coupling import MaskedCoupling
+from ..flows.layers import ActNorm, BatchNormFlow, FactorOut, Inverse, Squeeze
+from ..flows.model import DiscreteFlow
 from . import register
 
 NORMS = ("none", "batchnorm", "actnorm")
