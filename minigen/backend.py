@@ -1,14 +1,18 @@
-"""The one place where NumPy or CuPy is chosen.
+"""The one place where NumPy or CuPy is chosen, and with it the kernel that runs.
 
 Every op asks `xp_of(array)` for the array module that owns its input, so the same op code
-runs on the CPU (NumPy) and on the GPU (CuPy). CuPy is imported only when a CUDA array or
-device is actually asked for; a CPU machine never needs it.
+runs on the CPU (NumPy) and on the GPU (CuPy), and `kernel(name, array)` for the version of
+a hand-written kernel (minigen.kernels) that runs on that array. CuPy is imported only when
+a CUDA array or device is actually asked for; a CPU machine never needs it.
 """
+import importlib
+
 import numpy as np
 import scipy.special
 
 DEVICES = ("cpu", "cuda")
 _cupy = None
+_kernels = {}  # (name, device) -> (the version's module or None, the dtypes it takes or None)
 
 
 def cupy():
@@ -88,3 +92,40 @@ def index_add(array, key, values):
     else:
         import cupyx
         cupyx.scatter_add(array, key, values)
+
+
+def kernel(name, array):
+    """The version of the kernel minigen.kernels.<name> that runs on `array`, or None where
+    none does (the op then composes itself from engine ops).
+
+    A kernel's folder holds `cpu` (Numba), `reference` (plain NumPy) and, once written,
+    `cuda`: modules with the same functions. NumPy arrays get `cpu`. CuPy arrays get `cuda`
+    where the folder has one, else `reference`, which is written with xp_of and so runs on
+    either; adding kernels/<name>/cuda.py is all it takes for the ops to use it. The
+    folder's __init__ may narrow this: DTYPES, the only dtypes its versions take, and
+    REFERENCE_ON_CUPY = False where its reference takes NumPy arrays only.
+
+        backend.kernel("conv2d", x).forward(x, w, b, stride=(1, 1), ...)
+    """
+    device = device_of(array)
+    found = _kernels.get((name, device))
+    if found is None:
+        found = _kernels[name, device] = _find_kernel(name, device)
+    version, dtypes = found
+    if dtypes is not None and array.dtype not in dtypes:
+        return None
+    return version
+
+
+def _find_kernel(name, device):
+    folder = importlib.import_module(f"minigen.kernels.{name}")
+    if device == "cpu":
+        version = folder.cpu
+    else:
+        try:
+            version = importlib.import_module(f"minigen.kernels.{name}.cuda")
+        except ModuleNotFoundError as e:
+            if e.name != f"minigen.kernels.{name}.cuda":
+                raise  # cuda.py is there but needs a module that is not
+            version = folder.reference if getattr(folder, "REFERENCE_ON_CUPY", True) else None
+    return version, getattr(folder, "DTYPES", None)

@@ -17,7 +17,6 @@ import numpy as np
 
 from . import backend, ops, random
 from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled
-from .kernels import layer_norm as _layer_norm_kernel
 from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
                   take_along_axis, var)
 from .ops import conv as _conv
@@ -253,14 +252,14 @@ def dropout(x, p, training=True, generator=None):
 
 
 class Normalize(Function):
-    """(x - mean) / sqrt(var + eps) over the last `trailing` axes of x, on the CPU
+    """(x - mean) / sqrt(var + eps) over the last `trailing` axes of x, on the layer_norm
     kernel (kernels/layer_norm/), which keeps 1 / sqrt(var + eps) per row for backward.
     Composed, this was about 8 passes over x forward and 16 backward."""
 
     @staticmethod
     def forward(ctx, x, trailing, eps):
         ctx.trailing, ctx.eps = trailing, eps
-        ctx.xhat, ctx.rstd = _layer_norm_kernel.forward(_rows(x, trailing), eps)
+        ctx.xhat, ctx.rstd = backend.kernel("layer_norm", x).forward(_rows(x, trailing), eps)
         return ctx.xhat.reshape(x.shape)
 
     @staticmethod
@@ -277,7 +276,8 @@ class NormalizeBackward(Function):
     @staticmethod
     def forward(ctx, x, g, xhat, rstd, trailing, eps):
         ctx.trailing, ctx.eps = trailing, eps
-        return _layer_norm_kernel.backward(xhat, rstd, _rows(g, trailing)).reshape(x.shape)
+        dx = backend.kernel("layer_norm", x).backward(xhat, rstd, _rows(g, trailing))
+        return dx.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, u):
@@ -312,9 +312,9 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if k == 0 or x.shape[x.ndim - k:] != normalized_shape:
         raise ValueError(f"layer_norm: normalized_shape {normalized_shape} must match the "
                          f"last axes of the input, whose shape is {x.shape}")
-    if isinstance(x.data, np.ndarray) and x.dtype in (np.float32, np.float64):
+    if backend.kernel("layer_norm", x.data) is not None:
         y = Normalize.apply(x, trailing=k, eps=float(eps))
-    else:  # no CUDA kernel yet, and the kernel takes float32 and float64 only
+    else:
         axes = tuple(range(x.ndim - k, x.ndim))
         y = (x - mean(x, axes, keepdims=True)) / sqrt(var(x, axes, keepdims=True) + eps)
     if weight is not None:

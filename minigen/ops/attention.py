@@ -19,22 +19,16 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, enable_grad, grad, is_grad_enabled
-from ..kernels import attention as _cpu_kernel
-from ..kernels.attention import reference as _reference_kernel
+from ..kernels.attention.reference import allowed_keys
 from .elementwise import constant, where
 from .reduce import softmax
-
-
-def _kernel(array):
-    # no CUDA kernel yet: CuPy arrays take the reference, written for either array module
-    return _cpu_kernel if backend.device_of(array) == "cpu" else _reference_kernel
 
 
 class Attention(Function):
     @staticmethod
     def forward(ctx, q, k, v, causal, mask, scale):
         ctx.params = dict(causal=causal, mask=mask, scale=scale)
-        out, ctx.lse = _kernel(q).forward(q, k, v, causal, mask, scale)
+        out, ctx.lse = backend.kernel("attention", q).forward(q, k, v, causal, mask, scale)
         return out
 
     @staticmethod
@@ -52,7 +46,7 @@ class AttentionBackward(Function):
     @staticmethod
     def forward(ctx, q, k, v, g, out, lse, causal, mask, scale):
         ctx.params = dict(causal=causal, mask=mask, scale=scale)
-        grads = _kernel(q).backward(q, k, v, out, lse, g, causal, mask, scale)
+        grads = backend.kernel("attention", q).backward(q, k, v, out, lse, g, causal, mask, scale)
         return backend.xp_of(q).concatenate([a.reshape(-1) for a in grads])
 
     @staticmethod
@@ -100,7 +94,7 @@ def _gradients_as_plain_ops(q, k, v, g, causal, mask, scale):
     dv = P^T g, dS = P * (g v^T - rowsum(P * g v^T)), dq = scale dS k, dk = scale dS^T q."""
     xp = backend.xp_of(q.data)
     s = (q @ k.swapaxes(-1, -2)) * scale
-    allowed = _reference_kernel.allowed_keys(q.shape[-2], k.shape[-2], causal, mask, xp)
+    allowed = allowed_keys(q.shape[-2], k.shape[-2], causal, mask, xp)
     seen = None
     if allowed is not None:
         seen = allowed.any(axis=-1, keepdims=True)

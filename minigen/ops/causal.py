@@ -14,22 +14,15 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..kernels import causal_conv1d as _cpu_kernel
-from ..kernels.causal_conv1d import reference as _reference_kernel
 from .elementwise import constant
 from .linalg import matmul
-
-
-def _kernel(array):
-    # no CUDA kernel yet: CuPy arrays take the reference, written for either array module
-    return _cpu_kernel if backend.device_of(array) == "cpu" else _reference_kernel
 
 
 class CausalConv1d(Function):
     @staticmethod
     def forward(ctx, x, w, b=None, dilation=1, shift=False):
         ctx.dilation, ctx.shift = dilation, shift
-        return _kernel(x).forward(x, w, b, dilation, shift)
+        return backend.kernel("causal_conv1d", x).forward(x, w, b, dilation, shift)
 
     @staticmethod
     def backward(ctx, g):
@@ -54,7 +47,7 @@ class CausalConv1dGradInput(Function):
     @staticmethod
     def forward(ctx, gy, w, dilation, shift):
         ctx.dilation, ctx.shift = dilation, shift
-        return _kernel(gy).grad_input(gy, w, dilation, shift)
+        return backend.kernel("causal_conv1d", gy).grad_input(gy, w, dilation, shift)
 
     @staticmethod
     def backward(ctx, u):
@@ -72,7 +65,7 @@ class CausalConv1dGradWeight(Function):
     @staticmethod
     def forward(ctx, x, gy, kernel_size, dilation, shift):
         ctx.dilation, ctx.shift = dilation, shift
-        return _kernel(x).grad_weight(x, gy, kernel_size, dilation, shift)
+        return backend.kernel("causal_conv1d", x).grad_weight(x, gy, kernel_size, dilation, shift)
 
     @staticmethod
     def backward(ctx, u):

@@ -20,21 +20,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..kernels import conv2d as _conv2d_cpu
-from ..kernels import masked_conv2d as _masked_cpu
 from ..kernels.conv2d import reference as _conv2d_reference
-from ..kernels.masked_conv2d import reference as _masked_reference
 from .elementwise import constant
 from .linalg import matmul
-
-_KERNELS = {"conv2d": (_conv2d_cpu, _conv2d_reference),
-            "masked_conv2d": (_masked_cpu, _masked_reference)}
-
-
-def _kernel(kind, array):
-    # no CUDA kernel yet: CuPy arrays take the reference, written for either array module
-    cpu, reference = _KERNELS[kind]
-    return cpu if backend.device_of(array) == "cpu" else reference
 
 
 def _fit(y, size):
@@ -56,7 +44,7 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b=None, *, kind, params):
         ctx.kind, ctx.params = kind, params
-        return _kernel(kind, x).forward(x, w, b, **params)
+        return backend.kernel(kind, x).forward(x, w, b, **params)
 
     @staticmethod
     def backward(ctx, g):
@@ -78,7 +66,7 @@ class Conv2dGradInput(Function):
     @staticmethod
     def forward(ctx, gy, w, b=None, *, input_size, kind, params):
         ctx.kind, ctx.params = kind, params
-        gx = _kernel(kind, gy).grad_input(gy, w, input_size, **params)
+        gx = backend.kernel(kind, gy).grad_input(gy, w, input_size, **params)
         if b is not None:
             gx += b[:, None, None]
         return gx
@@ -102,7 +90,7 @@ class Conv2dGradWeight(Function):
     @staticmethod
     def forward(ctx, x, gy, *, kernel_size, kind, params):
         ctx.kind, ctx.params = kind, params
-        return _kernel(kind, x).grad_weight(x, gy, kernel_size, **params)
+        return backend.kernel(kind, x).grad_weight(x, gy, kernel_size, **params)
 
     @staticmethod
     def backward(ctx, u):

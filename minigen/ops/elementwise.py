@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor, is_float
-from ..kernels import gelu as _gelu_kernel
 
 
 def lift(value, like):
@@ -233,12 +232,12 @@ class Erf(Function):
 
 
 class Gelu(Function):
-    """x Phi(x) on the CPU kernel; its gradient is a node of its own, GeluDerivative, so
+    """x Phi(x) on the gelu kernel; its gradient is a node of its own, GeluDerivative, so
     that the kernel's derivative can be fused and still be differentiated again."""
 
     @staticmethod
     def forward(ctx, x):
-        return _gelu_kernel.forward(x)
+        return backend.kernel("gelu", x).forward(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -250,7 +249,7 @@ class GeluDerivative(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return _gelu_kernel.derivative(x)
+        return backend.kernel("gelu", x).derivative(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -403,9 +402,8 @@ def gelu(x, approximate="none"):
         return x * 0.5 * (tanh(inner) + 1.0)
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
-    if isinstance(x.data, np.ndarray) and x.dtype in (np.float32, np.float64):
+    if backend.kernel("gelu", x.data) is not None:
         return Gelu.apply(x)
-    # no CUDA kernel yet, and the kernel takes float32 and float64 only
     return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
 
 

@@ -30,14 +30,7 @@ import scipy.linalg
 
 from .. import backend, random
 from ..autograd import Function, Tensor
-from ..kernels import coupling as _cpu_kernel
-from ..kernels.coupling import reference as _reference_kernel
 from .elementwise import constant, exp
-
-
-def _kernel(array):
-    # no CUDA kernel yet: CuPy arrays take the reference, written for either array module
-    return _cpu_kernel if backend.device_of(array) == "cpu" else _reference_kernel
 
 
 class AffineCoupling(Function):
@@ -63,7 +56,7 @@ class AffineCouplingGrad(Function):
     @staticmethod
     def forward(ctx, x, s, t, g, reverse, scale):
         ctx.reverse = reverse
-        return _kernel(x).backward(x, scale, t, g, reverse=reverse)
+        return backend.kernel("coupling", x).backward(x, scale, t, g, reverse=reverse)
 
     @staticmethod
     def backward(ctx, u):
@@ -121,8 +114,8 @@ def affine_coupling(x, s, t, reverse=False):
                          f"(N, ...) with a batch axis first")
     if not x.dtype == s.dtype == t.dtype:
         raise TypeError(f"{op}: x, s, t need one dtype, got {x.dtype}, {s.dtype}, {t.dtype}")
-    out, logdet, scale = _kernel(x.data).forward(x.data, s.data, t.data,
-                                                 reverse=bool(reverse))
+    out, logdet, scale = backend.kernel("coupling", x.data).forward(x.data, s.data, t.data,
+                                                                    reverse=bool(reverse))
     return (AffineCoupling.apply(x, s, t, reverse=bool(reverse), out=out, scale=scale),
             CouplingLogDet.apply(s, reverse=bool(reverse), logdet=logdet))
 

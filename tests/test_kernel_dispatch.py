@@ -1,0 +1,81 @@
+"""minigen.backend.kernel, the one place where a kernel's version is chosen by device: the
+Numba version for NumPy arrays, for other (CuPy) arrays the CUDA version where a folder has
+cuda.py and the reference otherwise, None where the kernel does not take the array; and
+every op on a kernel asks it. Checked without CuPy, on a stand-in for a device array."""
+import importlib
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import minigen as mg
+import minigen.functional as F
+from minigen import backend
+
+KERNELS = ("attention", "causal_conv1d", "conv2d", "coupling", "gelu", "layer_norm",
+           "masked_conv2d")
+NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm")  # their ops compose themselves on CuPy
+
+
+class DeviceArray:
+    """Stands for a CuPy array: not a NumPy array, with a dtype."""
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+
+
+def folder(name):
+    return importlib.import_module(f"minigen.kernels.{name}")
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_numpy_arrays_get_the_cpu_kernel(name):
+    assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
+    assert backend.kernel(name, np.zeros(3, np.float64)) is folder(name).cpu
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_device_arrays_get_the_reference_until_there_is_a_cuda_kernel(name):
+    want = None if name in NUMPY_ONLY_REFERENCE else folder(name).reference
+    assert backend.kernel(name, DeviceArray()) is want
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_a_cuda_kernel_is_used_once_its_module_exists(name, monkeypatch):
+    cuda = types.ModuleType(f"minigen.kernels.{name}.cuda")
+    monkeypatch.setitem(sys.modules, cuda.__name__, cuda)
+    monkeypatch.setattr(backend, "_kernels", {})
+    assert backend.kernel(name, DeviceArray()) is cuda
+    assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
+
+
+@pytest.mark.parametrize("name", ["gelu", "layer_norm"])
+def test_dtypes_a_kernel_does_not_take_get_none(name):
+    for dtype in (np.float16, np.int64):
+        assert backend.kernel(name, np.zeros(3, dtype)) is None
+        assert backend.kernel(name, DeviceArray(dtype)) is None
+    assert backend.kernel("conv2d", np.zeros(3, np.float16)) is folder("conv2d").cpu
+
+
+def test_every_op_on_a_kernel_asks_the_dispatcher(monkeypatch):
+    asked = set()
+    choose = backend.kernel
+
+    def spy(name, array):
+        asked.add(name)
+        return choose(name, array)
+
+    monkeypatch.setattr(backend, "kernel", spy)
+    rng = np.random.default_rng(0)
+
+    def t(*shape):
+        return mg.tensor(rng.standard_normal(shape), requires_grad=True)
+
+    x, q = t(2, 3, 5, 5), t(1, 2, 4, 3)
+    outputs = [F.conv2d(x, t(4, 3, 3, 3)), F.masked_conv2d(x, t(4, 3, 3, 3)),
+               F.causal_conv1d(t(2, 3, 6), t(4, 3, 2)), F.attention(q, q, q),
+               F.affine_coupling(x, t(2, 3, 5, 5), t(2, 3, 5, 5))[0], mg.gelu(x),
+               F.layer_norm(x, 5)]
+    sum(y.sum() for y in outputs).backward()
+    assert asked == set(KERNELS)
