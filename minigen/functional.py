@@ -17,6 +17,8 @@ import numpy as np
 
 from . import backend, ops, random
 from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled
+from .kernels.conv2d import reference as conv2d_reference
+from .kernels.conv2d.reference import pair
 from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
                   take_along_axis, var)
 from .ops import conv as _conv
@@ -34,40 +36,11 @@ __all__ = [
 ]
 
 
-def _pair(value, name, op):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, not {value!r}")
-    return tuple(int(v) for v in pair)
-
-
 def _single(value, name, op):
     single = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(single) != 1 or not isinstance(single[0], (int, np.integer)):
         raise ValueError(f"{op}: {name} must be an int, not {value!r}")
     return int(single[0])
-
-
-def _windows(size, kernel, stride, padding, dilation):
-    """How many kernel windows fit along an axis of length `size` (the conv output length)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _output_size(spatial, params):
-    return tuple(_windows(n, k, s, p, d) for n, k, s, p, d in
-                 zip(spatial, params["kernel_size"], params["stride"], params["padding"],
-                     params["dilation"]))
-
-
-def _window_params(op, kernel_size, stride, padding, dilation):
-    params = {"kernel_size": _pair(kernel_size, "kernel_size", op),
-              "stride": _pair(stride, "stride", op),
-              "padding": _pair(padding, "padding", op),
-              "dilation": _pair(dilation, "dilation", op)}
-    for name, low in (("kernel_size", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
-        if min(params[name]) < low:
-            raise ValueError(f"{op}: {name} must be >= {low}, got {params[name]}")
-    return params
 
 
 class Unfold(Function):
@@ -113,7 +86,8 @@ class Fold(Function):
         (ph, pw), (dh, dw) = padding, dilation
         ctx.params = dict(kernel_size=kernel_size, stride=stride, padding=padding,
                           dilation=dilation)
-        oh, ow = _windows(h, kh, sh, ph, dh), _windows(w, kw, sw, pw, dw)
+        oh, ow = conv2d_reference.output_size(output_size, kernel_size, stride, padding,
+                                              dilation)
         rows, length = cols.shape
         if oh < 1 or ow < 1 or rows % (kh * kw) or length % (oh * ow):
             raise ValueError(f"columns of shape {cols.shape} do not fit output size "
@@ -187,13 +161,14 @@ def _pool_windows(op, x, kernel_size, stride, padding):
     """Window geometry of a pooling op, checked as torch checks it."""
     if x.ndim != 4:
         raise ValueError(f"{op}: expected input of shape (N, C, H, W), got {x.shape}")
-    params = _window_params(op, kernel_size, kernel_size if stride is None else stride,
-                            padding, 1)
+    params = {"kernel_size": pair(kernel_size, "kernel_size", op, 1),
+              "stride": pair(kernel_size if stride is None else stride, "stride", op, 1),
+              "padding": pair(padding, "padding", op, 0), "dilation": (1, 1)}
     for p, k in zip(params["padding"], params["kernel_size"]):
         if 2 * p > k:
             raise ValueError(f"{op}: padding {params['padding']} must be at most half the "
                              f"kernel size {params['kernel_size']}")
-    size = _output_size(x.shape[2:], params)
+    size = conv2d_reference.output_size(x.shape[2:], **params)
     if min(size) < 1:
         raise ValueError(f"{op}: input {x.shape} is smaller than the kernel "
                          f"{params['kernel_size']}")

@@ -9,15 +9,28 @@ roles swapped. grad_input is also the forward pass of conv_transpose2d.
 The same signatures as cpu.py: forward, grad_input (the adjoint in x), grad_weight (the
 adjoint in w). Written with the array's own module, so CuPy arrays work too.
 """
+import numpy as np
+
 from minigen import backend
 
 
-def pair(value):
-    """(a, b) from an int a (used for both axes) or a pair."""
-    if isinstance(value, int) or not hasattr(value, "__len__"):
-        return int(value), int(value)
-    a, b = value
-    return int(a), int(b)
+def pair(value, name="size", op="conv2d", low=0):
+    """(a, b) from an int a (used for both axes) or a pair of ints, each at least `low`;
+    otherwise a ValueError that names the op and the argument. The ops check their window
+    arguments (kernel_size, stride, padding, dilation) with it, the kernels read them."""
+    if isinstance(value, (int, np.integer)):
+        values = (value, value)
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            values = ()
+    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                               for v in values):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, not {value!r}")
+    if min(values) < low:
+        raise ValueError(f"{op}: {name} must be >= {low}, got {value!r}")
+    return int(values[0]), int(values[1])
 
 
 def output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):

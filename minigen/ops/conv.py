@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..kernels.conv2d import reference as _conv2d_reference
+from ..kernels.conv2d.reference import output_size, pair
 from .elementwise import constant
 from .linalg import matmul
 
@@ -103,18 +103,6 @@ class Conv2dGradWeight(Function):
         return gx, ggy
 
 
-def _pair(op, name, value, low):
-    """(a, b) from an int or a pair of ints, each at least `low`."""
-    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) \
-        if isinstance(value, (tuple, list)) else ()
-    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
-                               for v in values):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, not {value!r}")
-    if min(values) < low:
-        raise ValueError(f"{op}: {name} must be >= {low}, got {value!r}")
-    return int(values[0]), int(values[1])
-
-
 def _check(op, x, w, b, channels_axis, weight_layout):
     """The checks every conv op shares: 4-d input and weight, channels, bias, dtypes."""
     if x.ndim != 4:
@@ -135,7 +123,7 @@ def _check(op, x, w, b, channels_axis, weight_layout):
 
 
 def _output_size(op, x, kernel_size, params):
-    size = _conv2d_reference.output_size(x.shape[2:], kernel_size, **params)
+    size = output_size(x.shape[2:], kernel_size, **params)
     if min(size) < 1:
         span = tuple(d * (k - 1) + 1 for d, k in zip(params["dilation"], kernel_size))
         raise ValueError(f"{op}: the kernel spans {span} pixels (kernel {tuple(kernel_size)}, "
@@ -157,9 +145,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     """
     op = "conv2d"
     _check(op, x, w, b, 1, "O, C, kh, kw")
-    params = {"stride": _pair(op, "stride", stride, 1),
-              "padding": _pair(op, "padding", padding, 0),
-              "dilation": _pair(op, "dilation", dilation, 1)}
+    params = {"stride": pair(stride, "stride", op, 1),
+              "padding": pair(padding, "padding", op, 0),
+              "dilation": pair(dilation, "dilation", op, 1)}
     _output_size(op, x, w.shape[2:], params)
     return Conv2d.apply(*_inputs(x, w, b), kind="conv2d", params=params)
 
@@ -173,10 +161,10 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, dilati
     """
     op = "conv_transpose2d"
     _check(op, x, w, b, 0, "C_in, C_out, kh, kw")
-    params = {"stride": _pair(op, "stride", stride, 1),
-              "padding": _pair(op, "padding", padding, 0),
-              "dilation": _pair(op, "dilation", dilation, 1)}
-    extra = _pair(op, "output_padding", output_padding, 0)
+    params = {"stride": pair(stride, "stride", op, 1),
+              "padding": pair(padding, "padding", op, 0),
+              "dilation": pair(dilation, "dilation", op, 1)}
+    extra = pair(output_padding, "output_padding", op, 0)
     for e, s, d in zip(extra, params["stride"], params["dilation"]):
         if e >= s and e >= d:
             raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride "
@@ -214,7 +202,7 @@ def masked_conv2d(x, w, b=None, mask_type="A", padding=None, color_groups=1):
         raise ValueError(f"{op}: color_groups={color_groups!r} must be an int >= 1 that "
                          f"divides the input channels ({x.shape[1]}) and the output "
                          f"channels ({w.shape[0]})")
-    pad = _pair(op, "padding", k // 2 if padding is None else padding, 0)
+    pad = pair(k // 2 if padding is None else padding, "padding", op, 0)
     _output_size(op, x, (k, k), {"stride": (1, 1), "padding": pad, "dilation": (1, 1)})
     params = {"mask_type": mask_type, "padding": pad, "color_groups": int(color_groups)}
     return Conv2d.apply(*_inputs(x, w, b), kind="masked_conv2d", params=params)
