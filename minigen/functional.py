@@ -3,30 +3,29 @@
     import minigen.functional as F
     y = F.conv2d(x, w, b, stride=2, padding=1)
 
-The convolutions, attention and the coupling layer run on the hand-written kernels of
-minigen.kernels (through minigen.ops: conv, causal, attention, flow), whose backward passes
-are made of the kernels' own adjoints, so gradients of every order work (WGAN-GP
-differentiates the gradient of a conv net). Pooling is composed from the op library and one
-pair of primitives, `Unfold` (im2col: every kernel-sized window of the input laid out as a
-column) and `Fold` (col2im: its adjoint, which adds each column back onto the window it came
-from); each is the other's backward, and pooling reduces the unfolded windows.
+The convolutions, attention, layer normalisation and the coupling layer run on the
+hand-written kernels of minigen.kernels (through minigen.ops: conv, causal, attention,
+normalize, flow), whose backward passes are made of the kernels' own adjoints, so gradients
+of every order work (WGAN-GP differentiates the gradient of a conv net). Pooling reduces the
+windows that ops.unfold's `Unfold` (im2col) lays out as columns.
 """
 import math
 
 import numpy as np
 
 from . import backend, ops, random
-from .autograd import Function, Tensor, enable_grad, grad, is_grad_enabled
-from .kernels.conv2d import reference as conv2d_reference
-from .kernels.conv2d.reference import pair
+from .autograd import Tensor
+from .kernels.conv2d.reference import output_size, pair
 from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
                   take_along_axis, var)
 from .ops import conv as _conv
-from .ops.attention import Slot, attention
+from .ops.attention import attention
 from .ops.causal import causal_conv1d
 from .ops.conv import masked_conv2d
 from .ops.elementwise import constant, lift
 from .ops.flow import actnorm, affine_coupling, invertible_conv1x1
+from .ops.normalize import normalize
+from .ops.unfold import Unfold
 
 __all__ = [
     "actnorm", "affine_coupling", "attention", "causal_conv1d", "masked_conv2d",
@@ -41,73 +40,6 @@ def _single(value, name, op):
     if len(single) != 1 or not isinstance(single[0], (int, np.integer)):
         raise ValueError(f"{op}: {name} must be an int, not {value!r}")
     return int(single[0])
-
-
-class Unfold(Function):
-    """im2col: x (N, C, H, W) -> columns (C*kh*kw, N*oh*ow), one column per window.
-
-    Rows run over (channel, kernel row, kernel column) and columns over (image, output row,
-    output column), so a convolution is one matrix multiply, weight (O, C*kh*kw) @ columns,
-    which BLAS runs as a single large product rather than one small one per image.
-    """
-
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation):
-        xp = backend.xp_of(x)
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-        ctx.params = dict(kernel_size=kernel_size, stride=stride, padding=padding,
-                          dilation=dilation)
-        if ph or pw:
-            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-        if x.shape[2] < span[0] or x.shape[3] < span[1]:
-            raise ValueError(f"a {kh}x{kw} kernel with dilation {dilation} spans {span}, "
-                             f"more than the padded input's {x.shape[2:]}")
-        # a strided view of every window at every position; the reshape makes the one copy
-        view = xp.lib.stride_tricks.sliding_window_view(x, span, axis=(2, 3))
-        view = view[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, oh, ow, kh, kw)
-        n, c, oh, ow = view.shape[:4]
-        return view.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
-
-    @staticmethod
-    def backward(ctx, g):
-        shape = ctx.inputs[0].shape
-        return Fold.apply(g, output_size=shape[2:], **ctx.params)
-
-
-class Fold(Function):
-    """col2im, the adjoint of Unfold: columns (C*kh*kw, N*oh*ow) -> (N, C, H, W), each
-    column added onto its window; where windows overlap the values add up."""
-
-    @staticmethod
-    def forward(ctx, cols, output_size, kernel_size, stride, padding, dilation):
-        xp = backend.xp_of(cols)
-        (h, w), (kh, kw), (sh, sw) = output_size, kernel_size, stride
-        (ph, pw), (dh, dw) = padding, dilation
-        ctx.params = dict(kernel_size=kernel_size, stride=stride, padding=padding,
-                          dilation=dilation)
-        oh, ow = conv2d_reference.output_size(output_size, kernel_size, stride, padding,
-                                              dilation)
-        rows, length = cols.shape
-        if oh < 1 or ow < 1 or rows % (kh * kw) or length % (oh * ow):
-            raise ValueError(f"columns of shape {cols.shape} do not fit output size "
-                             f"{tuple(output_size)}: expected (C*{kh * kw}, N*{oh * ow}) for "
-                             f"a {kh}x{kw} kernel, stride {stride}, padding {padding}, "
-                             f"dilation {dilation}")
-        c, n = rows // (kh * kw), length // (oh * ow)
-        cols = cols.reshape(c, kh, kw, n, oh, ow)
-        out = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-        by_channel = out.transpose(1, 0, 2, 3)  # a view in the columns' (C, N) order
-        # one slice-add per kernel tap: within a tap no two windows hit the same pixel
-        for i in range(kh):
-            for j in range(kw):
-                by_channel[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                           j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, i, j]
-        return out[:, :, ph:ph + h, pw:pw + w]
-
-    @staticmethod
-    def backward(ctx, g):
-        return Unfold.apply(g, **ctx.params)
 
 
 def linear(x, w, b=None):
@@ -168,7 +100,7 @@ def _pool_windows(op, x, kernel_size, stride, padding):
         if 2 * p > k:
             raise ValueError(f"{op}: padding {params['padding']} must be at most half the "
                              f"kernel size {params['kernel_size']}")
-    size = conv2d_reference.output_size(x.shape[2:], **params)
+    size = output_size(x.shape[2:], **params)
     if min(size) < 1:
         raise ValueError(f"{op}: input {x.shape} is smaller than the kernel "
                          f"{params['kernel_size']}")
@@ -226,58 +158,6 @@ def dropout(x, p, training=True, generator=None):
     return x * constant(keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p)))
 
 
-class Normalize(Function):
-    """(x - mean) / sqrt(var + eps) over the last `trailing` axes of x, on the layer_norm
-    kernel (kernels/layer_norm/), which keeps 1 / sqrt(var + eps) per row for backward.
-    Composed, this was about 8 passes over x forward and 16 backward."""
-
-    @staticmethod
-    def forward(ctx, x, trailing, eps):
-        ctx.trailing, ctx.eps = trailing, eps
-        ctx.xhat, ctx.rstd = backend.kernel("layer_norm", x).forward(_rows(x, trailing), eps)
-        return ctx.xhat.reshape(x.shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        return NormalizeBackward.apply(ctx.inputs[0], g, xhat=ctx.xhat, rstd=ctx.rstd,
-                                       trailing=ctx.trailing, eps=ctx.eps)
-
-
-class NormalizeBackward(Function):
-    """(x, g) -> dx of Normalize for the output gradient g, on the kernel. Its own gradient
-    (a second derivative) differentiates the same dx written with ops, as attention's
-    backward node does (ops/attention.py)."""
-
-    @staticmethod
-    def forward(ctx, x, g, xhat, rstd, trailing, eps):
-        ctx.trailing, ctx.eps = trailing, eps
-        dx = backend.kernel("layer_norm", x).backward(xhat, rstd, _rows(g, trailing))
-        return dx.reshape(x.shape)
-
-    @staticmethod
-    def backward(ctx, u):
-        create_graph = is_grad_enabled()
-        needs = ctx.needs_input_grad
-        with enable_grad():
-            # stand-ins, so that grad gives each input's own partial derivative (g may
-            # itself depend on x)
-            x, g = (Slot.apply(t) if need else t for t, need in zip(ctx.inputs, needs))
-            axes = tuple(range(x.ndim - ctx.trailing, x.ndim))
-            centered = x - mean(x, axes, keepdims=True)
-            rstd = 1.0 / sqrt(mean(centered * centered, axes, keepdims=True) + ctx.eps)
-            xhat = centered * rstd
-            dx = rstd * (g - mean(g, axes, keepdims=True)
-                         - xhat * mean(g * xhat, axes, keepdims=True))
-        found = iter(grad([dx], [t for t, need in zip((x, g), needs) if need],
-                          grad_outputs=[u], retain_graph=True, create_graph=create_graph))
-        return tuple(next(found) if need else None for need in needs)
-
-
-def _rows(x, trailing):
-    """x as a matrix with one row per example: the last `trailing` axes flattened."""
-    return x.reshape(-1, math.prod(x.shape[x.ndim - trailing:]))
-
-
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing `normalized_shape` axes of each example, then scale and
     shift elementwise (Ba, Kiros and Hinton 2016, eqs. 3-4)."""
@@ -287,11 +167,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if k == 0 or x.shape[x.ndim - k:] != normalized_shape:
         raise ValueError(f"layer_norm: normalized_shape {normalized_shape} must match the "
                          f"last axes of the input, whose shape is {x.shape}")
-    if backend.kernel("layer_norm", x.data) is not None:
-        y = Normalize.apply(x, trailing=k, eps=float(eps))
-    else:
-        axes = tuple(range(x.ndim - k, x.ndim))
-        y = (x - mean(x, axes, keepdims=True)) / sqrt(var(x, axes, keepdims=True) + eps)
+    y = normalize(x, k, eps)
     if weight is not None:
         y = y * weight
     return y if bias is None else y + bias

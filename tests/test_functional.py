@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import minigen as mg
 import minigen.functional as F
+from minigen.ops.unfold import Fold, Unfold
 
 
 def t64(a, requires_grad=False):
@@ -160,8 +161,8 @@ def conv_inputs(x, w, b):
 @given(conv_cases())
 def test_unfold_matches_direct_indexing(case):
     x, w, _, stride, padding, dilation = case
-    cols = F.Unfold.apply(t64(x), kernel_size=w.shape[2:], stride=stride, padding=padding,
-                          dilation=dilation)
+    cols = Unfold.apply(t64(x), kernel_size=w.shape[2:], stride=stride, padding=padding,
+                        dilation=dilation)
     np.testing.assert_array_equal(cols.numpy(), unfold_ref(x, w.shape[2:], stride, padding,
                                                            dilation))
 
@@ -171,9 +172,9 @@ def test_unfold_matches_direct_indexing(case):
 def test_fold_is_the_adjoint_of_unfold(case, seed):
     x, w, _, stride, padding, dilation = case
     params = dict(kernel_size=w.shape[2:], stride=stride, padding=padding, dilation=dilation)
-    cols = F.Unfold.apply(t64(x), **params)
+    cols = Unfold.apply(t64(x), **params)
     c = np.random.default_rng(seed).standard_normal(cols.shape)
-    folded = F.Fold.apply(t64(c), output_size=x.shape[2:], **params)
+    folded = Fold.apply(t64(c), output_size=x.shape[2:], **params)
     assert folded.shape == x.shape
     np.testing.assert_allclose((cols.numpy() * c).sum(), (x * folded.numpy()).sum(), rtol=1e-10)
 
@@ -185,10 +186,10 @@ def test_unfold_and_fold_gradients_of_first_and_second_order(case):
     params = dict(kernel_size=w.shape[2:], stride=stride, padding=padding, dilation=dilation)
 
     def unfold(x):
-        return F.Unfold.apply(x, **params)
+        return Unfold.apply(x, **params)
 
     def fold(c):
-        return F.Fold.apply(c, output_size=x.shape[2:], **params)
+        return Fold.apply(c, output_size=x.shape[2:], **params)
 
     cols = np.random.default_rng(0).standard_normal(unfold(t64(x)).shape)
     for fn, arg in ((unfold, x), (fold, cols)):
@@ -197,8 +198,8 @@ def test_unfold_and_fold_gradients_of_first_and_second_order(case):
 
 def test_fold_rejects_columns_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"do not fit output size \(4, 4\)"):
-        F.Fold.apply(mg.zeros(9, 7), output_size=(4, 4), kernel_size=(3, 3), stride=(1, 1),
-                     padding=(0, 0), dilation=(1, 1))
+        Fold.apply(mg.zeros(9, 7), output_size=(4, 4), kernel_size=(3, 3), stride=(1, 1),
+                   padding=(0, 0), dilation=(1, 1))
 
 
 # ---------------------------------------------------------------- convolutions

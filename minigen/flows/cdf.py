@@ -17,16 +17,18 @@ what makes the flow stackable and checkable, and z is the latent that sampling i
 
 Nothing here forms F(x) itself: F rounds to 1 a few scales past the last component and
 logit(1) is infinite. log F and log(1 - F) are logsumexps of per-component log-CDFs and
-log-survivals (log_normal_cdf below, or log_sigmoid for logistics), finite for |x| = 1e4
-and beyond. The inverse has no closed form; it is found by bisection on the monotone z(x).
+log-survivals (log_normal_cdf from minigen.ops, or log_sigmoid for logistics), finite for
+|x| = 1e4 and beyond. The inverse has no closed form; it is found by bisection on the
+monotone z(x).
 """
 import math
 
 import numpy as np
 
 from .. import backend, nn
-from ..autograd import Function, no_grad, tensor
+from ..autograd import no_grad, tensor
 from ..ops import exp, expand_dims, log_sigmoid, log_softmax, logsumexp, square
+from ..ops.elementwise import log_normal_cdf
 from .base import Bijector
 
 MIXTURES = ("gaussian", "logistic")
@@ -37,27 +39,6 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _BRACKET_SCALES = 40.0
 _MAX_BRACKET_DOUBLINGS = 64
 _MAX_BISECTIONS = 200
-
-
-class LogNormalCDF(Function):
-    """log Phi(x), the standard normal log-CDF. Composed from erf it would be
-    log((1 + erf(x / sqrt 2)) / 2), which cancels to log 0 for x < -8; scipy's log_ndtr
-    (cupyx's on the GPU) switches to the asymptotic series in the lower tail. Its derivative
-    phi(x) / Phi(x) = exp(log phi(x) - log Phi(x)) is written with Tensor ops, so it is
-    differentiable again."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return backend.special_of(x).log_ndtr(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x = ctx.inputs[0]
-        return g * exp(-0.5 * square(x) - _HALF_LOG_2PI - ctx.output)
-
-
-def log_normal_cdf(x):
-    return LogNormalCDF.apply(x)
 
 
 def _component_log_terms(t, mixture):

@@ -13,6 +13,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor, is_float
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
 
 def lift(value, like):
     """A constant Tensor for a Python scalar or array used beside the tensor `like`.
@@ -231,6 +233,23 @@ class Erf(Function):
         return g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x))
 
 
+class LogNormalCDF(Function):
+    """log Phi(x), the standard normal log-CDF. Composed from erf it would be
+    log((1 + erf(x / sqrt 2)) / 2), which cancels to log 0 for x < -8; scipy's log_ndtr
+    (cupyx's on the GPU) switches to the asymptotic series in the lower tail. Its derivative
+    phi(x) / Phi(x) = exp(log phi(x) - log Phi(x)) is written with Tensor ops, so it is
+    differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return backend.special_of(x).log_ndtr(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g * exp(-0.5 * square(x) - _HALF_LOG_2PI - ctx.output)
+
+
 class Gelu(Function):
     """x Phi(x) on the gelu kernel; its gradient is a node of its own, GeluDerivative, so
     that the kernel's derivative can be fused and still be differentiated again."""
@@ -380,6 +399,10 @@ def log_sigmoid(x):
 
 def erf(x):
     return Erf.apply(x)
+
+
+def log_normal_cdf(x):
+    return LogNormalCDF.apply(x)
 
 
 def relu(x):
