@@ -67,6 +67,25 @@ def _scatter_panel(layers, box, size):
     return panel
 
 
+LABEL_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
+                 (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+                 (188, 189, 34), (23, 190, 207)]
+
+
+def scatter_by_label(points, labels, path, box=None, size=480):
+    """2-D points coloured by their integer labels (ten colours, then again), with a key of
+    the labels' colours along the top."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    layers = [(points[labels == c], LABEL_COLOURS[i % len(LABEL_COLOURS)])
+              for i, c in enumerate(classes)]
+    panel = _scatter_panel(layers, box or data_box(points), size)
+    draw = ImageDraw.Draw(panel)
+    for i, c in enumerate(classes):
+        draw.text((6 + 22 * i, 4), str(c), fill=LABEL_COLOURS[i % len(LABEL_COLOURS)])
+    _atomic_save(panel, path)
+
+
 def density_and_samples(log_density, box, samples, path, data=None, size=320):
     """Two panels: the model's density on `box` as a heat map, and its samples as points
     (over the data in grey when given). `log_density` maps (M, 2) points to (M,) values."""
