@@ -32,7 +32,7 @@ Pure minigen: no PyTorch side here.
 import time
 
 from minigen import data, models, trainer
-from minigen.layers.pixelcnn import sample_raster
+from minigen.autoregressive.pixel_model import sample_raster
 from minigen.random import Generator
 
 from . import common

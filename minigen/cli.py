@@ -102,7 +102,7 @@ def cmd_receptive_field(args):
     """Draw which input pixels one output pixel of each model depends on, found with the
     engine (the gradient of that pixel's logits), for untrained models of the given config
     on binary images of side --size."""
-    from .layers.pixelcnn import receptive_field
+    from .autoregressive.pixel_model import receptive_field
     size = args.size
     row, col = args.pixel if args.pixel else (size // 2, size // 2)
     if not (0 <= row < size and 0 <= col < size):

@@ -10,7 +10,7 @@ import pytest
 
 import minigen as mg
 from minigen import cli, models
-from minigen.layers.recurrent import GRUCell, LSTMCell, Recurrent
+from minigen.autoregressive.recurrent import GRUCell, LSTMCell, Recurrent
 from minigen.models import DataSpec
 from minigen.random import Generator
 

@@ -10,7 +10,7 @@ import pytest
 import minigen as mg
 from minigen import cli, models
 from minigen.kernels.masked_conv2d import mask as masked_conv2d_mask
-from minigen.layers.pixelcnn import receptive_field
+from minigen.autoregressive.pixel_model import receptive_field
 from minigen.models import DataSpec
 from minigen.random import Generator
 

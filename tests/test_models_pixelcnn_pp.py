@@ -9,7 +9,7 @@ import pytest
 
 import minigen as mg
 from minigen import models
-from minigen.layers.pixelcnn import (DownRightShiftedConvTranspose2d, DownShiftedConv2d,
+from minigen.autoregressive.pixel_model import (DownRightShiftedConvTranspose2d, DownShiftedConv2d,
                                      receptive_field)
 from minigen.models import DataSpec
 from minigen.random import Generator

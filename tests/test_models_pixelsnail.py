@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from minigen import models
-from minigen.layers.pixelcnn import receptive_field
+from minigen.autoregressive.pixel_model import receptive_field
 from minigen.models import DataSpec
 from minigen.random import Generator
 

@@ -7,7 +7,7 @@ import pytest
 
 import minigen as mg
 from minigen import models
-from minigen.layers.pixelcnn import sample_raster
+from minigen.autoregressive.pixel_model import sample_raster
 from minigen.models import DataSpec
 from minigen.random import Generator
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import nn
 from ..creation import zeros_like
-from ..layers import MaskedLinear, made_degrees, made_masks
+from ..autoregressive import MaskedLinear, made_degrees, made_masks
 from ..ops import exp, relu, take, tanh
 from .base import Bijector, Chain, Inverse, zero_logdet
 
@@ -33,7 +33,7 @@ ORDERINGS = ("reverse", "random")
 
 class MADEConditioner(nn.Module):
     """(N, D) -> (N, D, k): k outputs per dimension, those of dimension d functions of
-    x_<d only (the masks of minigen.layers.masked, natural order, ReLU hidden units)."""
+    x_<d only (the masks of minigen.autoregressive.masked, natural order, ReLU hidden units)."""
 
     def __init__(self, dims, hidden, outputs_per_dim, generator):
         super().__init__()

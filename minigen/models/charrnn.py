@@ -2,7 +2,7 @@
 Karpathy 2015) with LSTM or GRU cells, on text and on images read in raster order.
 
     p(x) = prod_t p(x_t | x_<t)
-    s_t  = cell(e_{t-1}, s_{t-1}),  s_{-1} = 0           (layers/recurrent.py)
+    s_t  = cell(e_{t-1}, s_{t-1}),  s_{-1} = 0           (autoregressive/recurrent.py)
     p(x_t | x_<t) = softmax(W h_t + b)                   (a sigmoid for binary data)
 
 e_{t-1} is the learned embedding of x_{t-1} (a table of K rows, one per level) and e_{-1}
@@ -11,7 +11,7 @@ at t is a function of x_<t alone. The cells (LSTM, Hochreiter & Schmidhuber 1997
 et al. 2014) are stacked `layers` deep, with h_t the top layer's output; the head gives a
 Bernoulli logit per step for binary data and K logits of a categorical otherwise. Text is
 read as independent windows of `context` characters, each starting from the zero state
-(layers/sequence.py: SequenceModel).
+(autoregressive/sequence_layers.py: SequenceModel).
 
 Training uses truncated backpropagation through time (Williams & Peng 1990): `loss` runs
 the window in chunks of `bptt` steps and carries the state from chunk to chunk detached,
@@ -32,8 +32,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..layers.recurrent import Recurrent
-from ..layers.sequence import Dense, SequenceModel, shift_right
+from ..autoregressive.recurrent import Recurrent
+from ..autoregressive.sequence_layers import Dense, SequenceModel, shift_right
 from . import register
 
 

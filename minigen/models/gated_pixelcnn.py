@@ -2,7 +2,7 @@
 Decoders", section 2).
 
 The same likelihood as PixelCNN, p(x) = prod_i p(x_i | x_<i) in raster order (the loss is
--log p(x): minigen.layers.pixelcnn.PixelModel), with a network that has no blind spot: a
+-log p(x): minigen.autoregressive.pixel_model.PixelModel), with a network that has no blind spot: a
 vertical stack sees every row above the pixel across the whole window, a horizontal stack
 sees the row up to the pixel, and the vertical stack feeds the horizontal one (shifted down
 a row, so it stays causal). Each layer uses the gated activation
@@ -18,7 +18,7 @@ kept inputs of the pixels to its left. `sample(..., cached=False)` recomputes th
 image per subpixel, the reference.
 """
 from .. import nn
-from ..layers.pixelcnn import GatedLayer, OutputHead, PixelModel
+from ..autoregressive.pixel_model import GatedLayer, OutputHead, PixelModel
 from . import register
 
 

@@ -2,7 +2,7 @@
 
 p(x) = prod_i p(x_i | x_<i) over the pixels in raster order (eq. 1), and for colour images
 p(x_i | x_<i) = p(R | x_<i) p(G | R, x_<i) p(B | R, G, x_<i) (eq. 2); the loss is -log p(x)
-(minigen.layers.pixelcnn.PixelModel). A stack of masked convolutions gives all the
+(minigen.autoregressive.pixel_model.PixelModel). A stack of masked convolutions gives all the
 conditionals in one pass: a type-A first layer (a pixel never sees itself), residual blocks
 of type-B layers, and a 1x1 head to a Bernoulli logit per subpixel for binary data or a
 categorical over K levels. The masks make the network causal but leave a blind spot:
@@ -18,7 +18,7 @@ reading its kept taps there (forward_at); `sample(..., cached=False)` recomputes
 image per subpixel, the reference.
 """
 from .. import nn
-from ..layers.pixelcnn import MaskedConv2d, OutputHead, PixelModel, ResidualBlock
+from ..autoregressive.pixel_model import MaskedConv2d, OutputHead, PixelModel, ResidualBlock
 from . import register
 
 

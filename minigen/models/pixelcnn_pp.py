@@ -29,7 +29,7 @@ from ..model import Model
 from ..autograd import no_grad, tensor
 from ..creation import ones_like, zeros
 from ..distributions import Categorical, DiscretizedLogisticMixture
-from ..layers.pixelcnn import (DownRightShiftedConv2d, DownRightShiftedConvTranspose2d,
+from ..autoregressive.pixel_model import (DownRightShiftedConv2d, DownRightShiftedConvTranspose2d,
                                DownShiftedConv2d, DownShiftedConvTranspose2d, GatedResnet,
                                _conv2d, shift_down, shift_right)
 from ..ops import (clip, concatenate, elu, moveaxis, split, stack, take_along_axis, tanh)

@@ -1,7 +1,7 @@
 """PixelSNAIL (Chen et al., 2018, "PixelSNAIL: An Improved Autoregressive Generative Model").
 
 The likelihood is PixelCNN's, p(x) = prod_i p(x_i | x_1, ..., x_{i-1}) over the pixels in
-raster order (section 1), and the loss is -log p(x) (minigen.layers.pixelcnn.PixelModel):
+raster order (section 1), and the loss is -log p(x) (minigen.autoregressive.pixel_model.PixelModel):
 a Bernoulli logit per pixel for binary data, a categorical over K levels otherwise. The
 network interleaves the paper's two kinds of block (section 2):
 
@@ -25,7 +25,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import tensor
-from ..layers.pixelcnn import GatedResnet, MaskedConv2d, OutputHead, PixelModel
+from ..autoregressive.pixel_model import GatedResnet, MaskedConv2d, OutputHead, PixelModel
 from ..ops import broadcast_to, concatenate, split
 from . import register
 

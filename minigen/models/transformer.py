@@ -6,7 +6,7 @@ sequences of discrete values: images in raster order, text as windows of byte co
 Each value x_t is embedded (a table of K rows), and the sequence of embeddings is shifted
 one step right behind a learned start vector, so the input at step t is the embedding of
 x_{t-1} (the start vector at t = 0). Positions are added (learned, or the fixed sinusoids
-of section 3.5). Pre-LayerNorm blocks follow (layers/sequence.py: TransformerBlock),
+of section 3.5). Pre-LayerNorm blocks follow (autoregressive/sequence_layers.py: TransformerBlock),
 h = h + MHA(LN(h)) with causal attention, where step t attends to steps <= t only, and
 h = h + MLP(LN(h)) with a GELU; then a final LayerNorm and a Linear head: a Bernoulli
 logit per step for binary data, K logits of a categorical otherwise. The shift and the
@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..layers.sequence import Dense, Positions, SequenceModel, TransformerBlock, shift_right
+from ..autoregressive.sequence_layers import Dense, Positions, SequenceModel, TransformerBlock, shift_right
 from . import register
 
 

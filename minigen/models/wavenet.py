@@ -10,7 +10,7 @@ with the zeros a causal convolution reads before the start. Then:
   with shift=True): its output at t sees x_{t-k} .. x_{t-1}, never x_t itself;
 - optionally a learned per-position bias (positions=learned; it starts at zero), since a
   convolution alone cannot tell where in the image a step is;
-- residual blocks with dilations d (layers/sequence.py: GatedResidualBlock), each
+- residual blocks with dilations d (autoregressive/sequence_layers.py: GatedResidualBlock), each
   z = tanh(W_f *_d h) . sigmoid(W_g *_d h) (eq. 2) with 1x1 residual and skip outputs;
 - the summed skips through ReLU -> 1x1 -> ReLU -> 1x1 (section 2.4), giving a Bernoulli
   logit per step for binary data and K logits of a categorical otherwise (section 2.2
@@ -26,7 +26,7 @@ prefix; `sample(..., cached=False)` is the naive reference.
 """
 from .. import functional as F
 from .. import nn
-from ..layers.sequence import CausalConv1d, GatedResidualBlock, Positions, SequenceModel
+from ..autoregressive.sequence_layers import CausalConv1d, GatedResidualBlock, Positions, SequenceModel
 from ..ops import relu
 from . import register
 
