@@ -9,8 +9,8 @@ import pytest
 
 import minigen as mg
 from minigen import models
-from minigen.autoregressive.pixel_model import (DownRightShiftedConvTranspose2d, DownShiftedConv2d,
-                                     receptive_field)
+from minigen.autoregressive.pixel_model import receptive_field
+from minigen.autoregressive.shifted import DownRightShiftedConvTranspose2d, DownShiftedConv2d
 from minigen.models import DataSpec
 from minigen.random import Generator
 

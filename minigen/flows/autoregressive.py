@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import nn
 from ..creation import zeros_like
-from ..autoregressive import MaskedLinear, made_degrees, made_masks
+from ..autoregressive.masked import MaskedLinear, made_degrees, made_masks
 from ..ops import exp, relu, take, tanh
 from .base import Bijector, Chain, Inverse, zero_logdet
 

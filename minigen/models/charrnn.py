@@ -11,7 +11,7 @@ at t is a function of x_<t alone. The cells (LSTM, Hochreiter & Schmidhuber 1997
 et al. 2014) are stacked `layers` deep, with h_t the top layer's output; the head gives a
 Bernoulli logit per step for binary data and K logits of a categorical otherwise. Text is
 read as independent windows of `context` characters, each starting from the zero state
-(autoregressive/sequence_layers.py: SequenceModel).
+(autoregressive/sequence_model.py: SequenceModel).
 
 Training uses truncated backpropagation through time (Williams & Peng 1990): `loss` runs
 the window in chunks of `bptt` steps and carries the state from chunk to chunk detached,
@@ -33,7 +33,8 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autoregressive.recurrent import Recurrent
-from ..autoregressive.sequence_layers import Dense, SequenceModel, shift_right
+from ..autoregressive.sequence_layers import Dense, shift_right
+from ..autoregressive.sequence_model import SequenceModel
 from . import register
 
 

@@ -18,7 +18,8 @@ kept inputs of the pixels to its left. `sample(..., cached=False)` recomputes th
 image per subpixel, the reference.
 """
 from .. import nn
-from ..autoregressive.pixel_model import GatedLayer, OutputHead, PixelModel
+from ..autoregressive.gated import GatedLayer, OutputHead
+from ..autoregressive.pixel_model import PixelModel
 from . import register
 
 

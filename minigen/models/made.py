@@ -17,7 +17,7 @@ from .. import nn
 from ..model import Model
 from ..autograd import no_grad, tensor
 from ..distributions import Bernoulli, Categorical
-from ..autoregressive import MaskedLinear, made_degrees, made_masks
+from ..autoregressive.masked import MaskedLinear, made_degrees, made_masks
 from ..ops import log_softmax, logsumexp, relu, softplus, stack, take_along_axis
 from . import register
 

@@ -18,7 +18,9 @@ reading its kept taps there (forward_at); `sample(..., cached=False)` recomputes
 image per subpixel, the reference.
 """
 from .. import nn
-from ..autoregressive.pixel_model import MaskedConv2d, OutputHead, PixelModel, ResidualBlock
+from ..autoregressive.gated import OutputHead, ResidualBlock
+from ..autoregressive.masked import MaskedConv2d
+from ..autoregressive.pixel_model import PixelModel
 from . import register
 
 

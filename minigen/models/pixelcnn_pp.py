@@ -29,9 +29,11 @@ from ..model import Model
 from ..autograd import no_grad, tensor
 from ..creation import ones_like, zeros
 from ..distributions import Categorical, DiscretizedLogisticMixture
-from ..autoregressive.pixel_model import (DownRightShiftedConv2d, DownRightShiftedConvTranspose2d,
-                               DownShiftedConv2d, DownShiftedConvTranspose2d, GatedResnet,
-                               _conv2d, shift_down, shift_right)
+from ..autoregressive.gated import shift_down
+from ..autoregressive.masked import make_conv2d
+from ..autoregressive.shifted import (DownRightShiftedConv2d, DownRightShiftedConvTranspose2d,
+                                      DownShiftedConv2d, DownShiftedConvTranspose2d,
+                                      GatedResnet, shift_right)
 from ..ops import (clip, concatenate, elu, moveaxis, split, stack, take_along_axis, tanh)
 from . import register
 
@@ -120,7 +122,7 @@ class PixelCNNPlusPlus(Model):
         self.upsample_ul = nn.ModuleList([
             DownRightShiftedConvTranspose2d(filters, filters, (2, 2), 2, generator)
             for _ in range(STAGES - 1)])
-        self.head = _conv2d(filters, self.mixtures * self.params_per_mixture, 1, generator)
+        self.head = make_conv2d(filters, self.mixtures * self.params_per_mixture, 1, generator)
 
     def forward(self, x, generator=None):
         """The mixture parameters (N, mixtures * params_per_mixture, H, W) of every

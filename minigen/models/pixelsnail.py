@@ -25,7 +25,10 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import tensor
-from ..autoregressive.pixel_model import GatedResnet, MaskedConv2d, OutputHead, PixelModel
+from ..autoregressive.gated import OutputHead
+from ..autoregressive.masked import MaskedConv2d
+from ..autoregressive.pixel_model import PixelModel
+from ..autoregressive.shifted import GatedResnet
 from ..ops import broadcast_to, concatenate, split
 from . import register
 

@@ -30,7 +30,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..autoregressive.sequence_layers import Dense, Positions, SequenceModel, TransformerBlock, shift_right
+from ..autoregressive.sequence_layers import Dense, Positions, TransformerBlock, shift_right
+from ..autoregressive.sequence_model import SequenceModel
 from . import register
 
 

@@ -26,7 +26,8 @@ prefix; `sample(..., cached=False)` is the naive reference.
 """
 from .. import functional as F
 from .. import nn
-from ..autoregressive.sequence_layers import CausalConv1d, GatedResidualBlock, Positions, SequenceModel
+from ..autoregressive.sequence_layers import CausalConv1d, GatedResidualBlock, Positions
+from ..autoregressive.sequence_model import SequenceModel
 from ..ops import relu
 from . import register
 
