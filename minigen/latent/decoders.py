@@ -123,10 +123,11 @@ class BernoulliLikelihood(Likelihood):
     """log p(x | z) = sum_d x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d) = -BCE."""
 
     def log_prob(self, params, y):
-        logits = self.split(params)
-        target = broadcast_to(self.flat(y), logits.shape)
-        return -F.binary_cross_entropy_with_logits(logits, target, reduction="none") \
-            .sum(axis=-1)
+        logits, target = self.split(params), self.flat(y)
+        shape = np.broadcast_shapes(logits.shape, target.shape)
+        return -F.binary_cross_entropy_with_logits(broadcast_to(logits, shape),
+                                                   broadcast_to(target, shape),
+                                                   reduction="none").sum(axis=-1)
 
     def sample(self, params, generator):
         return self._images(Bernoulli(self.split(params)).sample(generator=generator),
