@@ -65,7 +65,8 @@ class PixelModel(nn.Module):
 
     def nll(self, x, labels=None):
         """-log p(x) per example, exactly: the sum over subpixels of -log p(x_i | x_<i)."""
-        return -self.likelihood.log_prob(self.logits(x, labels), x)
+        subpixels = self.likelihood.subpixels(self.logits(x, labels))
+        return -self.likelihood.log_prob(subpixels, x).sum(axis=(1, 2, 3))
 
     def loss(self, x, generator, labels=None):
         return self.nll(x, labels).mean()

@@ -32,9 +32,9 @@ import numpy as np
 from .. import backend
 from .. import nn
 from ..autograd import no_grad, tensor
-from ..distributions import Bernoulli, Categorical
-from ..ops import log_softmax, softplus, stack, take_along_axis
+from ..ops import stack
 from .cache import SamplingCache
+from .likelihood import DiscreteLikelihood
 
 
 class SequenceModel(nn.Module):
@@ -65,7 +65,8 @@ class SequenceModel(nn.Module):
         if self.length < 1:
             raise ValueError(f"{name}: sequence length must be >= 1, got {self.length} "
                              f"(context={context}, data shape {self.shape})")
-        self.outputs = 1 if self.levels == 2 else self.levels
+        self.likelihood = DiscreteLikelihood(self.levels)
+        self.outputs = self.likelihood.outputs
         self.num_classes = spec.num_classes if conditional else None
 
     def _conditioning(self, labels, op):
@@ -83,13 +84,7 @@ class SequenceModel(nn.Module):
 
     def log_likelihood(self, values, labels=None):
         """log p(x_t | x_<t) for every step, (N, T), exactly (no clipping)."""
-        logits = self.logits(values, labels)
-        if self.outputs == 1:
-            # log Bernoulli(x; sigmoid(l)) = x l - softplus(l), finite for any logit
-            logit = logits[..., 0]
-            return values.astype(logit.dtype) * logit - softplus(logit)
-        return take_along_axis(log_softmax(logits, axis=-1), values.data[..., None],
-                               axis=-1)[..., 0]
+        return self.likelihood.log_prob(self.logits(values, labels), values)
 
     def sequences(self, x, op):
         """A raw batch as (N, T) int64 values: images in raster order; text windows as
@@ -128,8 +123,7 @@ class SequenceModel(nn.Module):
 
     def distribution(self, logits):
         """p(x_t | x_<t) from the logits (N, outputs) of one step."""
-        return Bernoulli(logits=logits[:, 0]) if self.outputs == 1 else \
-            Categorical(logits=logits)
+        return self.likelihood.distribution(logits)
 
     def next_step(self, values, t, labels=None):
         """The distribution of x_t given x_<t = values[:, :t], for every row of values

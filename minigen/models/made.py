@@ -16,9 +16,9 @@ import numpy as np
 from .. import nn
 from ..model import Model
 from ..autograd import no_grad, tensor
-from ..distributions import Bernoulli, Categorical
+from ..autoregressive.likelihood import DiscreteLikelihood
 from ..autoregressive.masked import MaskedLinear, made_degrees, made_masks
-from ..ops import log_softmax, logsumexp, relu, softplus, stack, take_along_axis
+from ..ops import logsumexp, relu, stack
 from . import register
 
 
@@ -32,7 +32,8 @@ class MADE(Model):
             raise ValueError("made models discrete data (binary or K levels)")
         self.dims, self.levels = spec.dims, spec.levels
         self.shape = spec.shape
-        self.out_per_dim = 1 if self.levels == 2 else self.levels
+        self.likelihood = DiscreteLikelihood(self.levels)
+        outputs = self.likelihood.outputs  # logits per dimension
         hidden = tuple(int(h) for h in hidden)
         rng = generator.rng
         self.degrees, self.masks = [], []
@@ -40,8 +41,8 @@ class MADE(Model):
             # every set draws new connectivity; with "random" also a new ordering
             degrees = made_degrees(self.dims, hidden, rng, ordering)
             self.degrees.append(degrees)
-            self.masks.append(made_masks(degrees, self.out_per_dim))
-        sizes = (self.dims,) + hidden + (self.dims * self.out_per_dim,)
+            self.masks.append(made_masks(degrees, outputs))
+        sizes = (self.dims,) + hidden + (self.dims * outputs,)
         self.layers = nn.ModuleList([
             MaskedLinear(n_in, n_out, mask, generator=generator)
             for n_in, n_out, mask in zip(sizes[:-1], sizes[1:], self.masks[0])])
@@ -54,23 +55,16 @@ class MADE(Model):
             self.mask_index = s
 
     def logits(self, x):
-        """Per-dimension logits, (N, D) for binary data and (N, D, K) otherwise."""
+        """Per-dimension logits (N, D, outputs): a Bernoulli logit for binary data, K
+        otherwise."""
         h = x.reshape(len(x), -1).astype("float32") * (1.0 / (self.levels - 1))
         for layer in self.layers[:-1]:
             h = relu(layer(h))
-        out = self.layers[-1](h)
-        return out if self.out_per_dim == 1 else out.reshape(len(x), self.dims, self.levels)
+        return self.layers[-1](h).reshape(len(x), self.dims, self.likelihood.outputs)
 
     def log_likelihood(self, x):
         """log p_s(x) per example under the current mask set."""
-        logits = self.logits(x)
-        values = x.reshape(len(x), -1)
-        if self.out_per_dim == 1:
-            # log Bernoulli(x; sigmoid(l)) = x * l - softplus(l), finite for any logit
-            return (values.astype(logits.dtype) * logits - softplus(logits)).sum(axis=1)
-        picked = take_along_axis(log_softmax(logits, axis=-1),
-                                 values.astype("int64").data[..., None], axis=-1)
-        return picked.sum(axis=(1, 2))
+        return self.likelihood.log_prob(self.logits(x), x.reshape(len(x), -1)).sum(axis=1)
 
     def loss(self, x, generator):
         """Mean negative log-likelihood of the batch under one mask set, drawn per step."""
@@ -94,8 +88,6 @@ class MADE(Model):
         x = np.zeros((n, self.dims), dtype=np.int64)
         with no_grad():
             for d in np.argsort(self.degrees[0][0]):
-                logits = self.logits(tensor(x, device=device))[:, d]
-                dist = Bernoulli(logits=logits) if self.out_per_dim == 1 else \
-                    Categorical(logits=logits)
+                dist = self.likelihood.distribution(self.logits(tensor(x, device=device))[:, d])
                 x[:, d] = dist.sample(generator=generator).numpy()
         return x.reshape((n,) + tuple(self.shape))
