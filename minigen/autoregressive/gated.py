@@ -116,7 +116,8 @@ class GatedLayer(nn.Module):
         self.vertical = make_conv2d(in_channels, two, (self.half + 1, kernel_size), generator)
         self.vertical_to_horizontal = make_conv2d(two, two, 1, generator)
         self.horizontal = make_conv2d(in_channels, two, (1, self.half + 1), generator)
-        self.horizontal_mask = Tensor(self._horizontal_mask(two, in_channels))
+        self.register_buffer("horizontal_mask", Tensor(self._horizontal_mask(two, in_channels)),
+                             persistent=False)
         self.horizontal_out = MaskedConv2d(channels, channels, 1, "B", color_groups, generator)
         self.class_bias = ClassBias(num_classes, two) if num_classes else None
 
@@ -132,8 +133,6 @@ class GatedLayer(nn.Module):
     def forward(self, v, h, labels=None):
         half = self.half
         v_pre = self.vertical(pad(v, ((0, 0), (0, 0), (half, 0), (half, half))))
-        if self.horizontal_mask.device != self.horizontal.weight.device:
-            self.horizontal_mask = self.horizontal_mask.to(self.horizontal.weight.device)
         h_pre = F.conv2d(pad(h, ((0, 0), (0, 0), (0, 0), (half, 0))),
                          self.horizontal.weight * self.horizontal_mask, self.horizontal.bias)
         h_pre = h_pre + self.vertical_to_horizontal(shift_down(v_pre))

@@ -65,11 +65,10 @@ class MaskedLinear(nn.Linear):
         if mask.shape != self.weight.shape:
             raise ValueError(f"MaskedLinear: mask of shape {mask.shape} for a weight of shape "
                              f"{self.weight.shape}")
-        self.mask = Tensor(mask).to(self.weight.device)
+        # moved by to() with the weight; not saved, as the model's config makes it again
+        self.register_buffer("mask", Tensor(mask).to(self.weight.device), persistent=False)
 
     def forward(self, x):
-        if self.mask.device != self.weight.device:  # the module was moved after set_mask
-            self.mask = self.mask.to(self.weight.device)
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
