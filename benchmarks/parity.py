@@ -1,6 +1,8 @@
 """Quality parity: a minigen model and its PyTorch build, trained the same way, must reach
 the same test likelihood: within 2% of PyTorch's test_bpd for realnvp on digits (issue 6)
-and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5).
+and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5);
+within 2% on test_elbo_nats and test_iwae_nats (K = 1000) for the vae on digits-bin
+(issue 13).
 
     python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
 
@@ -12,12 +14,17 @@ trainer (minigen.trainer.Run), so what is compared is what `minigen train` produ
 realnvp what stays different is each side's random noise (dequantization), so the two test
 figures differ by training noise even where the models are identical. The autoregressive
 models have no noise: their likelihood is exact, so both runs differ only by float32
-rounding (which order each side sums in), and their curves track each other closely.
+rounding (which order each side sums in), and their curves track each other closely. The
+vae's reparameterisation draws its own noise on each side (minigen's generator, torch's),
+so its runs differ by training noise, and so do the two sides' evaluations (one sample of z
+per image for the ELBO, 1000 for the IWAE bound).
 
 Before training, both models score the same test images (dequantized with one draw for
 realnvp) with the copied weights, and again after training with minigen's trained weights
 copied into a fresh PyTorch model: that isolates model differences (a wrong term, mask or
-sign) from training noise, and must agree to float32 rounding. The result goes to
+sign) from training noise, and must agree to float32 rounding. For the vae both sides get
+the same draws eps and are compared on two figures per image: the ELBO (one draw, the KL
+in closed form) and L_100 (100 draws). The result goes to
 benchmarks/results/parity-MODEL.json.
 
 Seconds per step are each side's training time alone (minigen's trainer's own count);
@@ -56,6 +63,14 @@ class Case:
     torch_log_prob: callable  # (PyTorch module, y tensor) -> log p(y) tensor (N,)
     dequantize: bool      # score y = (x + u) / K (a flow's density) rather than x itself
     target: float         # |minigen - torch| / torch allowed on the test metric
+    # A model scored by bounds rather than an exact nll (the vae) says which test metrics to
+    # compare, how PyTorch's side computes them ((torch module, spec, config, x, generator,
+    # final) -> {test_KEY: value}; the default: the nll and its bpd) and which figures the
+    # same-input check scores: then the log_prob functions take a third argument, the same
+    # noise for both sides from noise(n, rng), per example, and return {name: (N,)}.
+    metrics: tuple = None  # default: test_bpd for discrete data, else test_nll_nats
+    torch_metrics: callable = None
+    noise: callable = None
 
 
 def realnvp_case():
@@ -135,9 +150,66 @@ def transformer_case():
                                                    steps=1000, batch_size=100), build)
 
 
+def vae_case():
+    """The issue-13 config: 64 -> 256 -> 256 -> 2 x 16 and back, Bernoulli logits, Adam 1e-3,
+    batches of 100, 3000 steps. Same-input figures: the ELBO (closed-form KL) on one shared
+    eps per image, and L_100 on 100 shared draws."""
+    from minigen.latent.bounds import log_mean_weight
+
+    from .torch_models.vae import VAE
+    k_check = 100
+    config = dict(hidden=(256, 256), latent=16, steps=3000, batch_size=100, lr=1e-3)
+
+    def build(spec, config, model):
+        return VAE(spec.dims, config["hidden"], config["latent"])
+
+    def noise(n, rng):  # per image: the ELBO's draw, then L_100's
+        return rng.standard_normal((n, 1 + k_check, config["latent"])).astype(np.float32)
+
+    def ours(model, x, eps):
+        y = model.likelihood.inputs(x)
+        log_px_z, kl = model.elbo_terms(y, tensor(eps[:, 0]))
+        draws = tensor(np.ascontiguousarray(eps[:, 1:].transpose(1, 0, 2)))
+        return {"elbo": log_px_z - kl, "iwae": log_mean_weight(model.log_weights(y, draws))}
+
+    def theirs(model, x, eps):
+        eps = torch.from_numpy(eps)
+        log_px_z, kl = model.elbo_terms(x, eps[:, 0])
+        log_w = model.log_weights(x, eps[:, 1:].transpose(0, 1))
+        return {"elbo": log_px_z - kl,
+                "iwae": torch.logsumexp(log_w, 0) - math.log(k_check)}
+
+    return Case("vae", "digits-bin", config, build, ours, theirs, dequantize=False, target=0.02,
+                metrics=("test_elbo_nats", "test_iwae_nats"), torch_metrics=torch_vae_metrics,
+                noise=noise)
+
+
+def torch_vae_metrics(model, spec, config, x, generator, final):
+    """test_elbo_nats (one draw of z per image, the KL in closed form) and, when final,
+    test_iwae_nats with K = iwae_k and its bpd, as minigen's evaluate computes them; the
+    same chunk size as minigen's (its IWAE_FLOATS decoder outputs)."""
+    from minigen.latent.model import IWAE_FLOATS
+    model.eval()
+    elbo, iwae = 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), config["eval_batch_size"]):
+            batch = torch.from_numpy(x[start:start + config["eval_batch_size"]])
+            log_px_z, kl = model.elbo_terms(batch, model.noise((len(batch),), generator))
+            elbo -= float((log_px_z - kl).double().sum())
+            if final:
+                chunk = max(1, min(config["iwae_k"], IWAE_FLOATS // (len(batch) * spec.dims)))
+                iwae -= float(model.iwae_bound(batch, config["iwae_k"], generator, chunk).sum())
+    model.train()
+    metrics = {"test_elbo_nats": elbo / len(x)}
+    if final:
+        metrics["test_iwae_nats"] = iwae / len(x)
+        metrics["test_bpd"] = metrics["test_iwae_nats"] / (spec.dims * math.log(2))
+    return metrics
+
+
 CASES = {"realnvp": realnvp_case, "made": made_case, "pixelcnn": pixelcnn_case,
          "gated-pixelcnn": gated_pixelcnn_case, "wavenet": wavenet_case,
-         "transformer": transformer_case}
+         "transformer": transformer_case, "vae": vae_case}
 
 
 def copy_weights(mg_model, torch_model):
@@ -163,25 +235,51 @@ def same_input_check(case, mg_model, torch_model, x, levels, seed, batch_size):
     dequantized flow, the images x themselves for an exact-likelihood model, scored
     `batch_size` images at a time (a Transformer's attention over 784 pixels for all 10,000
     fashion-mnist test images at once would need about 100 GB). The relative difference of
-    the per-image values, and the mean nll of each."""
+    the per-image values, and the mean nll of each. A case with noise scores each of its
+    figures (the vae: elbo and iwae) on the same noise: max_rel_diff_NAME, NAME_nats_..."""
     const = 0.0
     y = x
     if case.dequantize:
         u = np.random.default_rng([seed, 99]).uniform(size=x.shape).astype(np.float32)
         y = (x.astype(np.float32) + u) * np.float32(1.0 / levels)
         const = x[0].size * math.log(levels)
-    ours, theirs = [], []
+    noise = None if case.noise is None else case.noise(len(y), np.random.default_rng([seed, 98]))
+    ours, theirs = {}, {}
     for start in range(0, len(y), batch_size):
         batch = y[start:start + batch_size]
+        extra = () if noise is None else (noise[start:start + batch_size],)
         with no_grad():
-            ours.append(case.mg_log_prob(mg_model, tensor(batch)).numpy().astype(np.float64))
+            for name, value in _named(case.mg_log_prob(mg_model, tensor(batch), *extra)):
+                ours.setdefault(name, []).append(value.numpy().astype(np.float64))
         with torch.no_grad():
-            theirs.append(case.torch_log_prob(torch_model, torch.from_numpy(batch))
-                          .double().numpy())
-    ours, theirs = np.concatenate(ours), np.concatenate(theirs)
-    return {"max_rel_diff_log_p": float(np.max(np.abs(ours - theirs) / np.abs(theirs))),
-            "nll_nats_minigen": float(const - ours.mean()),
-            "nll_nats_torch": float(const - theirs.mean())}
+            for name, value in _named(case.torch_log_prob(torch_model, torch.from_numpy(batch),
+                                                          *extra)):
+                theirs.setdefault(name, []).append(value.double().numpy())
+    result = {}
+    for name in ours:
+        a, b = np.concatenate(ours[name]), np.concatenate(theirs[name])
+        mean = "nll_nats" if name == "log_p" else f"{name}_nats"
+        result.update({f"max_rel_diff_{name}": float(np.max(np.abs(a - b) / np.abs(b))),
+                       f"{mean}_minigen": float(const - a.mean()),
+                       f"{mean}_torch": float(const - b.mean())})
+    return result
+
+
+def _named(values):
+    """(name, per-example values) of a log_prob function's result: one array is log_p."""
+    return values.items() if isinstance(values, dict) else [("log_p", values)]
+
+
+def describe(check):
+    """One line of a same_input_check result: the differences, then both means."""
+    names = [key[len("max_rel_diff_"):] for key in check if key.startswith("max_rel_diff_")]
+    parts = []
+    for name in names:
+        mean = "nll_nats" if name == "log_p" else f"{name}_nats"
+        parts.append(f"{name}: max relative difference {check[f'max_rel_diff_{name}']:.2e}, "
+                     f"{mean} {check[f'{mean}_minigen']:.6f} (minigen) vs "
+                     f"{check[f'{mean}_torch']:.6f} (torch)")
+    return "; ".join(parts)
 
 
 def torch_test_nll(model, x, batch_size, generator):
@@ -197,7 +295,16 @@ def torch_test_nll(model, x, batch_size, generator):
     return total / len(x)
 
 
-def train_torch(model, run, seed, eval_every):
+def torch_metrics(case, model, run, generator, final):
+    """PyTorch's test metrics under minigen's names (test_nll_nats and test_bpd, or the
+    case's own)."""
+    if case.torch_metrics is not None:
+        return case.torch_metrics(model, run.spec, run.config, run.x_test, generator, final)
+    nll = torch_test_nll(model, run.x_test, run.config["eval_batch_size"], generator)
+    return trainer.likelihood_metrics("test", nll, run.spec)
+
+
+def train_torch(case, model, run, seed, eval_every):
     """The trainer's loop in PyTorch: the same sampler, steps, optimiser and lr."""
     cfg = run.config
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
@@ -216,19 +323,25 @@ def train_torch(model, run, seed, eval_every):
         seconds += time.perf_counter() - started
         losses.append(value)
         if eval_every and (step + 1) % eval_every == 0:
+            periodic = torch_metrics(case, model, run, eval_noise, final=False)
             curve.append({"step": step + 1, "train_loss": statistics.fmean(losses),
-                          "test_nll_nats": torch_test_nll(model, run.x_test,
-                                                          cfg["eval_batch_size"], eval_noise)})
+                          **{k: periodic[k] for k in curve_metrics(case)}})
             losses.clear()
-    test_nll = torch_test_nll(model, run.x_test, cfg["eval_batch_size"], eval_noise)
-    return test_nll, seconds / cfg["steps"], curve
+    return torch_metrics(case, model, run, eval_noise, final=True), seconds / cfg["steps"], \
+        curve
 
 
-def minigen_curve(out):
-    """The test nll every eval_every steps, from the run's log.csv."""
+def curve_metrics(case):
+    """The test metrics of the periodic evaluations (the ELBO only, for the vae)."""
+    return ("test_elbo_nats",) if case.metrics and "test_elbo_nats" in case.metrics \
+        else ("test_nll_nats",)
+
+
+def minigen_curve(case, out):
+    """The periodic test metrics every eval_every steps, from the run's log.csv."""
     with open(f"{out}/log.csv") as f:
         return [{"step": int(r["step"]), "train_loss": float(r["train_loss"]),
-                 "test_nll_nats": float(r["test_nll_nats"]) if r["test_nll_nats"] else None}
+                 **{k: float(r[k]) if r.get(k) else None for k in curve_metrics(case)}}
                 for r in csv.DictReader(f)]
 
 
@@ -268,15 +381,13 @@ def main(argv=None):
         eval_batch = run.config["eval_batch_size"]
         init = same_input_check(case, run.model, torch_model, run.x_test, run.spec.levels,
                                 args.seed, eval_batch)
-        print(f"same test data, copied initial weights: max relative difference of log p "
-              f"{init['max_rel_diff_log_p']:.2e}; test nll {init['nll_nats_minigen']:.6f} "
-              f"(minigen) vs {init['nll_nats_torch']:.6f} nats (torch)", flush=True)
+        print(f"same test data, copied initial weights: {describe(init)}", flush=True)
 
         print(f"training minigen's {case.model} on {case.data}, {run.config['steps']} steps "
               f"...", flush=True)
         run.train(progress=False)
         metrics = run.finish()
-        ours_curve = minigen_curve(out)
+        ours_curve = minigen_curve(case, out)
         # realnvp's last layers start at zero, so at init the couplings are the identity and
         # the check above sees only the pre-processing and the prior; and any model's
         # trained weights reach values (larger logits, saturated gates) that initial ones do
@@ -285,35 +396,36 @@ def main(argv=None):
         copy_weights(run.model, trained_copy)
         trained = same_input_check(case, run.model, trained_copy, run.x_test,
                                    run.spec.levels, args.seed, eval_batch)
-        print(f"same test data, minigen's trained weights in both: max relative difference "
-              f"of log p {trained['max_rel_diff_log_p']:.2e}; test nll "
-              f"{trained['nll_nats_minigen']:.6f} vs {trained['nll_nats_torch']:.6f} nats",
+        print(f"same test data, minigen's trained weights in both: {describe(trained)}",
               flush=True)
     print(f"training torch's {case.model} ...", flush=True)
-    theirs_nll, theirs_sps, theirs_curve = train_torch(torch_model, run, args.seed,
-                                                      args.eval_every)
+    theirs, theirs_sps, theirs_curve = train_torch(case, torch_model, run, args.seed,
+                                                   args.eval_every)
 
-    metric = "test_bpd" if run.spec.kind == "discrete" else "test_nll_nats"
-    ours_value = metrics[metric]
-    theirs_value = trainer.likelihood_metrics("test", theirs_nll, run.spec)[metric]
-    rel = (ours_value - theirs_value) / theirs_value
+    compared = case.metrics or \
+        (("test_bpd",) if run.spec.kind == "discrete" else ("test_nll_nats",))
+    rel = {m: (metrics[m] - theirs[m]) / theirs[m] for m in compared}
+    meets = all(abs(r) <= case.target for r in rel.values())
     params = {"minigen": metrics["params"],
               "torch": sum(p.numel() for p in torch_model.parameters())}
     sps = {"minigen": metrics["seconds_per_step"], "torch": theirs_sps}
-    verdict = "ok" if abs(rel) <= case.target else "MISSED"
-    print(f"test nll: minigen {metrics['test_nll_nats']:.4f} nats, torch {theirs_nll:.4f} "
-          f"nats per example")
-    print(f"{metric}: minigen {ours_value:.4f}, torch {theirs_value:.4f}, relative difference "
-          f"{rel:+.2%} (allowed {case.target:.0%}: {verdict})")
+    for key in [k for k in metrics if k.startswith("test_") and k in theirs]:
+        print(f"{key}: minigen {metrics[key]:.4f}, torch {theirs[key]:.4f}")
+    for m, r in rel.items():
+        verdict = "ok" if abs(r) <= case.target else "MISSED"
+        print(f"{m}: relative difference {r:+.2%} (allowed {case.target:.0%}: {verdict})")
     print(f"seconds per step: minigen {sps['minigen']:.4f}, torch {sps['torch']:.4f} "
           f"({threads} threads; preliminary on a shared machine)")
     print(f"params: minigen {params['minigen']}, torch {params['torch']}")
     if not args.no_write:
+        first = compared[0]
         result = {"model": case.model, "data": case.data, "seed": args.seed,
-                  "config": run.config, "metric": metric,
-                  "minigen": ours_value, "torch": theirs_value, "relative_difference": rel,
-                  "test_nll_nats": {"minigen": metrics["test_nll_nats"], "torch": theirs_nll},
-                  "target": case.target, "meets_target": abs(rel) <= case.target,
+                  "config": run.config, "metric": first if len(compared) == 1 else compared,
+                  "minigen": metrics[first], "torch": theirs[first],
+                  "relative_difference": rel[first] if len(compared) == 1 else rel,
+                  **{k: {"minigen": metrics[k], "torch": theirs[k]} for k in metrics
+                     if k.startswith("test_") and k in theirs},
+                  "target": case.target, "meets_target": meets,
                   "seconds_per_step": sps, "params": params, "same_input_at_init": init,
                   "same_input_minigen_trained_weights": trained,
                   "curves": {"minigen": ours_curve, "torch": theirs_curve},
