@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from . import checkpoint, data, memory, models, pictures, trainer
+from .autoregressive.pixel_model import PixelModel, receptive_field
 from .random import Generator
 
 
@@ -102,7 +103,6 @@ def cmd_receptive_field(args):
     """Draw which input pixels one output pixel of each model depends on, found with the
     engine (the gradient of that pixel's logits), for untrained models of the given config
     on binary images of side --size."""
-    from .autoregressive.pixel_model import receptive_field
     size = args.size
     row, col = args.pixel if args.pixel else (size // 2, size // 2)
     if not (0 <= row < size and 0 <= col < size):
@@ -116,7 +116,7 @@ def cmd_receptive_field(args):
             model = entry.cls(spec, generator=Generator(args.seed), **config)
         except TypeError as e:
             raise ValueError(f"{name} is not an image model with a pixel grid ({e})") from None
-        if not hasattr(model, "distribution_at"):
+        if not isinstance(model, PixelModel):
             raise ValueError(f"receptive-field draws autoregressive image models "
                              f"(pixelcnn, gated-pixelcnn); {name} is not one")
         maps.append(receptive_field(model, spec.shape, (row, col))[0])

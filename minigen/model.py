@@ -34,7 +34,7 @@ Optional capabilities, each a method that a model overrides where it has it:
                               sample takes them (--label)
     text_window               for text, the window of characters one example is
     features(x)               encoder features (N, F) for the linear probe (None: no encoder)
-    log_density(points)       log p of continuous points, for density pictures
+    log_density(points)       log p of continuous points, for density pictures (from nll)
 """
 import math
 from dataclasses import dataclass, field
@@ -137,7 +137,10 @@ class Model(nn.Module):
                               log_density=self.log_density)
 
     def log_density(self, points):
-        """log p of continuous points (NumPy (N, D)), for the density pictures."""
+        """log p of continuous points (NumPy (N, D)), for the density pictures; None for a
+        model without a likelihood (nll), whose pictures then show its samples only."""
+        if type(self).nll is Model.nll:
+            return None
         with no_grad():
             return -self.nll(tensor(points.astype(np.float32), device=self.device)).numpy()
 

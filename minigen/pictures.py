@@ -88,14 +88,19 @@ def scatter_by_label(points, labels, path, box=None, size=480):
 
 def density_and_samples(log_density, box, samples, path, data=None, size=320):
     """Two panels: the model's density on `box` as a heat map, and its samples as points
-    (over the data in grey when given). `log_density` maps (M, 2) points to (M,) values."""
+    (over the data in grey when given). `log_density` maps (M, 2) points to (M,) values; a
+    model without a density (log_density gives None) gets the samples' panel alone."""
     (x0, x1), (y0, y1) = box
     grid = 200
     xs, ys = np.linspace(x0, x1, grid), np.linspace(y1, y0, grid)
     points = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-    density = np.exp(np.asarray(log_density(points), dtype=np.float64)).reshape(grid, grid)
-    heat = Image.fromarray(_heat(density / max(density.max(), 1e-300))).resize((size, size))
     panel = _scatter_panel([(data, (190, 190, 190)), (samples, (31, 119, 180))], box, size)
+    log_p = log_density(points)
+    if log_p is None:
+        _atomic_save(panel, path)
+        return
+    density = np.exp(np.asarray(log_p, dtype=np.float64)).reshape(grid, grid)
+    heat = Image.fromarray(_heat(density / max(density.max(), 1e-300))).resize((size, size))
     canvas = Image.new("RGB", (2 * size + 10, size), "white")
     canvas.paste(heat, (0, 0))
     canvas.paste(panel, (size + 10, 0))
@@ -118,12 +123,14 @@ def scatter(points, path, box=None, size=320):
 def density_1d(log_density, box, samples, path, data=None, bins=60, width=640, height=320):
     """A 1-D model at a glance: the data's histogram (grey bars), the samples' histogram
     (blue steps) and the model's density (red curve), all as densities on one scale over
-    `box` = ((low, high),). `log_density` maps (M, 1) points to (M,) values."""
+    `box` = ((low, high),). `log_density` maps (M, 1) points to (M,) values (None for a
+    model without a density: no curve)."""
     (x0, x1), = box
     margin = 24
     plot_w, plot_h = width - 2 * margin, height - 2 * margin
     xs = np.linspace(x0, x1, plot_w)
-    curve = np.exp(np.asarray(log_density(xs[:, None]), dtype=np.float64))
+    log_p = log_density(xs[:, None])
+    curve = np.zeros_like(xs) if log_p is None else np.exp(np.asarray(log_p, np.float64))
     edges = np.linspace(x0, x1, bins + 1)
 
     def histogram(points):
@@ -152,7 +159,8 @@ def density_1d(log_density, box, samples, path, data=None, bins=60, width=640, h
         for lo, hi, h in zip(edges[:-1], edges[1:], sample_hist):
             steps += [(px(lo), py(h)), (px(hi), py(h))]
         draw.line(steps + [(px(edges[-1]), py(0))], fill=(31, 119, 180), width=2)
-    draw.line(list(zip(px(xs), py(curve))), fill=(214, 39, 40), width=2)
+    if log_p is not None:
+        draw.line(list(zip(px(xs), py(curve))), fill=(214, 39, 40), width=2)
     draw.line([(margin, py(0)), (width - margin, py(0))], fill="black")
     draw.text((margin, height - margin + 4), f"{x0:.2f}", fill="black")
     draw.text((width - margin - 40, height - margin + 4), f"{x1:.2f}", fill="black")

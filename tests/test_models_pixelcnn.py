@@ -201,8 +201,8 @@ def test_labels_change_what_the_trainer_scores(tmp_path):
                       config={**TINY["pixelcnn"], "conditional": True, "steps": 30,
                               "batch_size": 32, "lr": 0.01})
     run.train(progress=False)
-    true = run.evaluate_data(run.x_test, run.y_test)
-    shifted = run.evaluate_data(run.x_test, (run.y_test + 1) % 10)
+    true = run.evaluate_data(run.x_test, run.y_test)["nll_nats"]
+    shifted = run.evaluate_data(run.x_test, (run.y_test + 1) % 10)["nll_nats"]
     assert true != shifted
 
 

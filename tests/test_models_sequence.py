@@ -148,7 +148,7 @@ def test_cli_trains_samples_and_evaluates_on_digits_bin(name, tmp_path, capsys):
 @pytest.mark.parametrize("name", ["wavenet", "transformer"])
 def test_fortunes_windows_train_and_test_bpd_is_bits_per_character(name):
     """Trained on (batch, context) windows; the trainer's evaluate passes 1-D stretches of
-    the test text and divides by their length, so with spec.dims == 1 test_bpd is bits per
+    the test text (data.Examples) and divides by their length, so with spec.dims == 1 test_bpd is bits per
     character."""
     text, _ = mg.data.load("fortunes")
     test_text, _ = mg.data.load("fortunes", "test")
@@ -167,9 +167,9 @@ def test_fortunes_windows_train_and_test_bpd_is_bits_per_character(name):
     piece = test_text[:300]
     per_char = model.nll(mg.tensor(piece)).numpy().astype(np.float64)
     assert per_char.shape == (300,)
-    # evaluate's batches are 1-D stretches; 96 = 6 windows, so the windows fall where a
-    # single pass over the piece puts them
-    nll = trainer.evaluate(model, piece, 96, "cpu")
+    # evaluate's batches are 1-D stretches of 6 windows (96 characters), so the windows
+    # fall where a single pass over the piece puts them
+    nll = trainer.evaluate(model, piece, 6, "cpu")["nll_nats"]
     assert nll == pytest.approx(per_char.mean(), rel=1e-5)
     assert nll < math.log(256)  # 15 steps already beat a uniform guess over bytes
     bpd = trainer.likelihood_metrics("test", nll, spec)["test_bpd"]
@@ -223,5 +223,5 @@ def test_conditional_transformer_trains_samples_a_chosen_class_and_evaluates(tmp
                                 tmp_path, capsys, label=3)
     assert 0 < metrics["test_nll_nats"] < 64 * math.log(2) * 1.5
     run = trainer.Run.from_checkpoint(str(tmp_path / "run" / "checkpoint.npz"))
-    assert run.evaluate_data(run.x_test, run.y_test) != \
-        run.evaluate_data(run.x_test, (run.y_test + 1) % 10)
+    assert run.evaluate_data(run.x_test, run.y_test)["nll_nats"] != \
+        run.evaluate_data(run.x_test, (run.y_test + 1) % 10)["nll_nats"]

@@ -17,14 +17,14 @@ alone; naive sampling recomputes the whole image for every subpixel.
 """
 import numpy as np
 
-from .. import nn
 from ..autograd import grad, no_grad, tensor
+from ..model import Model
 from ..ops import stack
 from .cache import SamplingCache
 from .likelihood import PixelLikelihood
 
 
-class PixelModel(nn.Module):
+class PixelModel(Model):
     """What every PixelCNN shares around its network: the data it takes, the likelihood
     head, -log p(x) and raster-order sampling. A subclass builds its layers and writes
     forward(x, labels), the logits of every p(x_i | x_<i) for an image scaled to [0, 1].
@@ -38,7 +38,7 @@ class PixelModel(nn.Module):
     """
 
     def __init__(self, spec, name, conditional=False):
-        super().__init__()
+        super().__init__(spec)
         if spec.kind != "discrete" or not spec.is_image:
             raise ValueError(f"{name} models discrete images (C, H, W), not {spec.kind} data "
                              f"of shape {spec.shape}")

@@ -30,14 +30,14 @@ is scored window by window, giving nats per character.
 import numpy as np
 
 from .. import backend
-from .. import nn
 from ..autograd import no_grad, tensor
+from ..model import Model
 from ..ops import stack
 from .cache import SamplingCache
 from .likelihood import DiscreteLikelihood
 
 
-class SequenceModel(nn.Module):
+class SequenceModel(Model):
     """Base of the autoregressive sequence models. Subclasses define
 
         encode(values)      values (N, T) int64 Tensor -> input features, in the steps of x
@@ -50,7 +50,7 @@ class SequenceModel(nn.Module):
     """
 
     def __init__(self, spec, context, conditional=False):
-        super().__init__()
+        super().__init__(spec)
         name = type(self).__name__
         if spec.kind != "discrete":
             raise ValueError(f"{name} models discrete data (binary, K levels or text), not "
@@ -68,6 +68,11 @@ class SequenceModel(nn.Module):
         self.likelihood = DiscreteLikelihood(self.levels)
         self.outputs = self.likelihood.outputs
         self.num_classes = spec.num_classes if conditional else None
+
+    @property
+    def text_window(self):
+        """Text is read as windows of `context` characters (data.Examples)."""
+        return self.length if self.is_text else None
 
     def _conditioning(self, labels, op):
         """The extra arguments of network and logits_at: (labels,) for a conditional model,

@@ -5,8 +5,9 @@ import warnings
 
 import numpy as np
 
-from .. import nn, ops
+from .. import ops
 from ..autograd import no_grad
+from ..model import Model
 from .base import standard_normal_log_prob, zero_logdet
 from .preprocess import eval_generator, make_dequantizer
 
@@ -18,7 +19,7 @@ def logistic_log_prob(z):
     return -(ops.softplus(flat) + ops.softplus(-flat)).sum(axis=1)
 
 
-class DiscreteFlow(nn.Module):
+class DiscreteFlow(Model):
     """A flow model of K-level images: the likelihood and sampler every image flow shares.
 
         y = dequantize(x) with density q(y | x)    (uniform: y = (x + u) / K)

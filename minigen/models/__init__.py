@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model import Model
+
 
 @dataclass
 class DataSpec:
@@ -59,6 +61,9 @@ def register(name, description, data, **config):
     def add(cls):
         if name in MODELS:
             raise ValueError(f"model {name!r} is registered twice")
+        if not issubclass(cls, Model):
+            raise TypeError(f"model {name!r}: {cls.__name__} must subclass minigen.model.Model "
+                            f"(the contract the trainer calls)")
         MODELS[name] = Entry(name, cls, description, tuple(data),
                              {**TRAINING_DEFAULTS, **config})
         cls.registry_name = name

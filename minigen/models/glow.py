@@ -28,7 +28,7 @@ from . import register
 class Glow(DiscreteFlow):
     def __init__(self, spec, generator=None, levels=2, steps_per_level=4, channels=64,
                  prior="learned", logit=False, alpha=0.05, dequant="uniform"):
-        super().__init__()
+        super().__init__(spec)
         if levels < 1 or steps_per_level < 1:
             raise ValueError(f"glow: levels and steps_per_level must be 1 or more, got "
                              f"{levels} and {steps_per_level}")

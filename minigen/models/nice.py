@@ -30,7 +30,7 @@ from . import register
 class NICE(DiscreteFlow):
     def __init__(self, spec, generator=None, couplings=4, hidden=(256, 256),
                  prior="logistic", logit=False, alpha=0.05, dequant="uniform"):
-        super().__init__()
+        super().__init__(spec)
         if couplings < 2:
             raise ValueError(f"nice: needs 2 or more couplings (so that every dimension is "
                              f"transformed), got {couplings}")

@@ -42,7 +42,7 @@ NORMS = ("none", "batchnorm", "actnorm")
 class RealNVP(DiscreteFlow):
     def __init__(self, spec, generator=None, couplings=6, channels=64, hidden_layers=2,
                  scales=1, alpha=0.05, norm="none", dequant="uniform"):
-        super().__init__()
+        super().__init__(spec)
         if norm not in NORMS:
             raise ValueError(f"realnvp: norm must be one of {', '.join(NORMS)}, not {norm!r}")
         if scales < 1:
