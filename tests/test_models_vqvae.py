@@ -7,6 +7,8 @@ import pytest
 
 import minigen as mg
 from minigen import cli, models, trainer
+from minigen.autoregressive.pixel_model import receptive_field
+from minigen.latent.priors import ConditionedPixelCNN
 from minigen.latent.quantize import VectorQuantizer, codebook_usage
 from minigen.models import DataSpec
 from minigen.random import Generator
@@ -134,6 +136,28 @@ def test_perplexity_of_a_uniform_assignment_is_the_codebook_size():
     out = q(mg.tensor(grid(q.codebook.numpy())))
     assert sorted(out.codes.ravel()) == [0, 1, 2, 3]
     assert codebook_usage(out.codes, 4)[0] == pytest.approx(4)
+
+
+# -- the conditioned prior ----------------------------------------------------------------
+
+def test_conditioned_pixelcnn_is_causal_in_the_codes_and_sees_the_whole_neighbouring_map():
+    """VQ-VAE-2's bottom prior: the logits at a pixel depend on earlier codes only, and on
+    the conditioning map around the pixel, below and right of it included."""
+    shape, (row, col) = (1, 6, 6), (2, 3)
+    model = ConditionedPixelCNN(DataSpec("codes", shape, "discrete", 8), Generator(0), 3,
+                                channels=8, blocks=2, first_kernel=3, kernel=3)
+    rng = np.random.default_rng(0)
+    condition = mg.tensor(rng.normal(size=(8, 3, 6, 6)).astype(np.float32),
+                          requires_grad=True)
+    reached = receptive_field(model, shape, (row, col), labels=condition)[0]
+    r, c = np.indices(shape[1:])
+    assert not (reached & ~((r < row) | ((r == row) & (c < col)))).any()
+    assert reached[row - 1, col - 1] and reached[row, col - 1]
+
+    x = mg.tensor(rng.integers(0, 8, (8,) + shape))
+    (to_map,) = mg.grad(model.logits(x, condition)[:, :, row, col].sum(), [condition])
+    seen = np.abs(to_map.numpy()).sum(axis=(0, 1)) > 0
+    assert seen[row + 1, col + 1] and seen[row, col] and not seen[row + 3, col]
 
 
 # -- the models ---------------------------------------------------------------------------

@@ -8,11 +8,12 @@ used under no_grad, so no gradient reaches it. A code grid (N, h, w) is to the p
 image of one channel with K levels, modelled by minigen's PixelCNN or Transformer.
 
 VQ-VAE-2's bottom prior is conditioned on the top codes (Razavi et al. 2019, section 3.2):
-`ConditionedPixelCNN` adds to every residual block an unmasked 1x1 convolution of a
-conditioning map the size of the grid (the spatial conditioning h = W * x + V * s of van
-den Oord et al. 2016b, "Conditional Image Generation with PixelCNN Decoders", section 2.3),
-where the class-conditional PixelCNN adds a bias per class. The map is given, not drawn, so
-every pixel may see all of it.
+`ConditionedPixelCNN` reads a conditioning map the size of the grid through an unmasked
+conditioning stack (a 3x3 convolution and a residual block), and adds an unmasked 1x1
+convolution of the result to every residual block (the spatial conditioning
+h = W * x + V * s of van den Oord et al. 2016b, "Conditional Image Generation with PixelCNN
+Decoders", section 2.3), where the class-conditional PixelCNN adds a bias per class. The map
+is given, not drawn, so a pixel may see it below and right of itself too.
 """
 import os
 
@@ -20,6 +21,7 @@ from .. import nn
 from ..models import DataSpec
 from ..models.pixelcnn import PixelCNN
 from ..models.transformer import Transformer
+from .grid import ResidualStack
 
 PRIORS = ("pixelcnn", "transformer")
 
@@ -86,17 +88,26 @@ def build_prior(kind, spec, generator, channels, blocks, first_kernel, kernel,
 
 
 class ConditionedPixelCNN(PixelCNN):
-    """A PixelCNN of p(x | s) for a conditioning map s (N, S, H, W): every residual block
-    adds V * s (V an unmasked 1x1 convolution) to its masked features where the
-    class-conditional model adds a bias per class. The map travels where PixelCNN passes
-    labels (loss, nll, sample). Sampling recomputes the network for every pixel (the cached
-    sampler reads a class bias at one pixel, not a map)."""
+    """A PixelCNN of p(x | s) for a conditioning map s (N, S, H, W): the map goes through an
+    unmasked conditioning stack (3x3 convolution, residual block) to m(s), and every
+    residual block adds V * m(s) (V an unmasked 1x1 convolution) to its masked features
+    where the class-conditional model adds a bias per class. The map travels where PixelCNN
+    passes labels (loss, nll, sample). Sampling recomputes the network for every pixel (the
+    cached sampler reads a class bias at one pixel, not a map)."""
 
     def __init__(self, spec, generator, condition_channels, **config):
         super().__init__(spec, generator, **config)
+        channels = self.first.weight.shape[0]
+        self.condition = nn.Conv2d(condition_channels, channels, 3, padding=1,
+                                   generator=generator)
+        self.condition_stack = ResidualStack(channels, 1, generator)
         for block in self.blocks:
             inner = block.conv.weight.shape[0]
-            block.class_bias = nn.Conv2d(condition_channels, inner, 1, generator=generator)
+            block.class_bias = nn.Conv2d(channels, inner, 1, generator=generator)
+
+    def forward(self, x, labels=None):
+        """The logits for x (scaled to [0, 1]) given the conditioning map `labels`."""
+        return super().forward(x, self.condition_stack(self.condition(labels)))
 
     def sampler(self, n, labels=None, cached=True):
         return super().sampler(n, labels, cached=False)
