@@ -161,11 +161,25 @@ def _to_array(data, dtype=None):
         data = data.data
     if hasattr(data, "__cuda_array_interface__"):
         return data if dtype is None else data.astype(dtype)
-    array = np.asarray(data, dtype=dtype)
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except ValueError as e:
+        if "inhomogeneous" not in str(e):
+            raise
+        raise ValueError(f"tensor: nested lists of different lengths (ragged) make no array: "
+                         f"{str(e).split('. ', 1)[-1]}") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"tensor: expected numbers, got {_describe(data)} (NumPy dtype "
+                        f"{array.dtype})")
     from_python = not isinstance(data, (np.ndarray, np.generic))
     if dtype is None and from_python and array.dtype == np.float64:
         array = array.astype(np.float32)
     return array
+
+
+def _describe(data):
+    text = repr(data)
+    return text if len(text) <= 40 else f"{type(data).__name__} {text[:37]}..."
 
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
