@@ -17,7 +17,11 @@ is given, not drawn, so a pixel may see it below and right of itself too.
 """
 import os
 
+import numpy as np
+
 from .. import nn
+from ..autograd import no_grad, tensor
+from ..model import Model
 from ..models import DataSpec
 from ..models.pixelcnn import PixelCNN
 from ..models.transformer import Transformer
@@ -35,6 +39,33 @@ class Frozen:
 
     def to(self, device):
         self.model.to(device)
+
+
+class CodePrior(Model):
+    """The base of a prior over the codes of a frozen `wanted` run given by the config key
+    vqvae= (vq-vae-prior, vq-vae-2-prior): the VQ-VAE as `self.vqvae`, moved by `to`, and
+    its codes as the priors read them."""
+
+    def __init__(self, spec, vqvae, wanted):
+        super().__init__(spec)
+        self.frozen = load_vqvae(vqvae, wanted, spec)
+
+    @property
+    def vqvae(self):
+        return self.frozen.model
+
+    def to(self, device):
+        self.frozen.to(device)
+        return super().to(device)
+
+    def quantize(self, x):
+        """The VQ-VAE's quantization of images x, without gradient."""
+        with no_grad():
+            return self.vqvae.encode(x)
+
+    def grid(self, codes):
+        """Integer codes (N, h, w) as the priors read them: (N, 1, h, w) int64 Tensor."""
+        return tensor(np.asarray(codes)[:, None].astype(np.int64), device=self.device)
 
 
 def load_vqvae(path, wanted, spec, key="vqvae"):

@@ -40,31 +40,28 @@ from . import register
 IMAGES = ("digits", "digits-bin", "fashion-mnist", "fashion-mnist-bin", "shapes")
 
 
-def check_image_data(name, spec):
+def check_config(name, spec, beta, channels):
+    """The checks every VQ-VAE shares: discrete images, beta >= 0, channels >= 1."""
     if spec.kind != "discrete" or not spec.is_image:
         raise ValueError(f"{name} models discrete images (C, H, W), not {spec.kind} data of "
                          f"shape {spec.shape}")
-
-
-def check_beta(beta):
     if beta < 0:
         raise ValueError(f"beta={beta}: the commitment weight must be >= 0")
+    if channels < 1:
+        raise ValueError(f"channels={channels}: the networks need at least 1 channel")
 
 
 @register("vq-vae", "VQ-VAE: conv encoder to a grid of codes, nearest-codebook quantization, "
-          "straight-through gradients", data=IMAGES, codes=64, code_dim=16, channels=64,
+          "straight-through gradients", data=IMAGES, codes=64, code_dim=16, channels=32,
           downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
           steps=2000, batch_size=64, lr=1e-3)
 class VQVAE(Model):
     validation_metric = "recon_nats"
 
-    def __init__(self, spec, generator, codes=64, code_dim=16, channels=64, downsample=1,
+    def __init__(self, spec, generator, codes=64, code_dim=16, channels=32, downsample=1,
                  beta=0.25, codebook_ema=False, restart_after=20, decoder="auto"):
         super().__init__(spec)
-        check_image_data("vq-vae", spec)
-        check_beta(beta)
-        if channels < 1:
-            raise ValueError(f"channels={channels}: the networks need at least 1 channel")
+        check_config("vq-vae", spec, beta, channels)
         c, h, w = spec.shape
         self.grid = (check_side(h, downsample), check_side(w, downsample))
         self.beta, self.codebook_ema = float(beta), bool(codebook_ema)

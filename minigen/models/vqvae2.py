@@ -26,32 +26,29 @@ from .. import nn
 from ..autograd import no_grad, tensor
 from ..latent.decoders import likelihood
 from ..latent.grid import GridDecoder, GridEncoder, check_side
-from ..latent.priors import build_prior, code_spec, load_vqvae
+from ..latent.priors import CodePrior, build_prior, code_spec
 from ..latent.quantize import VectorQuantizer, codebook_usage
 from ..latent.reconstruction import draw_reconstructions, squared_error
 from ..model import Model, Update
 from ..ops import concatenate
 from . import register
-from .vqvae import IMAGES, check_beta, check_image_data
+from .vqvae import IMAGES, check_config
 from .vqvae_prior import bound_metrics
 
 LEVELS = ("top", "bottom")
 
 
 @register("vq-vae-2", "VQ-VAE-2: top and bottom code grids (top at half the bottom's side), "
-          "decoder from both", data=IMAGES, codes=64, code_dim=16, channels=64,
+          "decoder from both", data=IMAGES, codes=64, code_dim=16, channels=32,
           downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
           steps=2000, batch_size=64, lr=1e-3)
 class VQVAE2(Model):
     validation_metric = "recon_nats"
 
-    def __init__(self, spec, generator, codes=64, code_dim=16, channels=64, downsample=1,
+    def __init__(self, spec, generator, codes=64, code_dim=16, channels=32, downsample=1,
                  beta=0.25, codebook_ema=False, restart_after=20, decoder="auto"):
         super().__init__(spec)
-        check_image_data("vq-vae-2", spec)
-        check_beta(beta)
-        if channels < 1:
-            raise ValueError(f"channels={channels}: the networks need at least 1 channel")
+        check_config("vq-vae-2", spec, beta, channels)
         c, h, w = spec.shape
         bottom = (check_side(h, downsample), check_side(w, downsample))
         self.grids = {"bottom": bottom, "top": (check_side(bottom[0], 1),
@@ -174,7 +171,7 @@ class VQVAE2(Model):
 @register("vq-vae-2-prior", "PixelCNN priors over a trained VQ-VAE-2's codes: p(z_top) and "
           "p(z_bottom | z_top) (--config vqvae=RUN)", data=IMAGES, vqvae="", channels=64,
           blocks=5, first_kernel=5, kernel=3, steps=2000, batch_size=64, lr=1e-3)
-class VQVAE2Prior(Model):
+class VQVAE2Prior(CodePrior):
     """p(z_top) p(z_bottom | z_top) over the codes of a frozen VQ-VAE-2: two PixelCNNs
     trained as one player on the sum of their losses. The bottom one is conditioned on the
     top codes' codebook vectors, upsampled (nearest) to the bottom grid
@@ -182,48 +179,31 @@ class VQVAE2Prior(Model):
 
     def __init__(self, spec, generator, vqvae="", channels=64, blocks=5, first_kernel=5,
                  kernel=3):
-        super().__init__(spec)
-        self.frozen = load_vqvae(vqvae, "vq-vae-2", spec)
-        model = self.frozen.model
-        self.top = build_prior("pixelcnn", code_spec(spec.name, model.grids["top"],
-                                                     model.codes),
-                               generator, channels, blocks, first_kernel, kernel)
-        self.bottom = build_prior("pixelcnn", code_spec(spec.name, model.grids["bottom"],
-                                                        model.codes),
-                                  generator, channels, blocks, first_kernel, kernel,
-                                  condition_channels=model.quantizer_top.code_dim)
+        super().__init__(spec, vqvae, "vq-vae-2")
+        vq = self.vqvae
 
-    @property
-    def vqvae(self):
-        return self.frozen.model
+        def prior(level, **condition):
+            return build_prior("pixelcnn", code_spec(spec.name, vq.grids[level], vq.codes),
+                               generator, channels, blocks, first_kernel, kernel, **condition)
 
-    def to(self, device):
-        self.frozen.to(device)
-        return super().to(device)
+        self.top = prior("top")
+        self.bottom = prior("bottom", condition_channels=vq.quantizer_top.code_dim)
 
     def condition(self, top):
         """The bottom prior's map: the top codes' vectors (N, D, h/2, w/2) upsampled to
         (N, D, h, w)."""
         return F.upsample_nearest(self.vqvae.quantizer_top.lookup(top), 2)
 
-    def _codes(self, x):
-        """The quantization of both levels of images x, without gradient, and the code
-        grids as (N, 1, h, w) int64 Tensors."""
-        with no_grad():
-            q = self.vqvae.encode(x)
-        grids = {level: tensor(q[level].codes[:, None].astype(np.int64), device=self.device)
-                 for level in LEVELS}
-        return q, grids
-
-    def prior_nll(self, q, grids):
-        """{"top": -log p(z_top), "bottom": -log p(z_bottom | z_top)} per example."""
-        return {"top": self.top.nll(grids["top"]),
-                "bottom": self.bottom.nll(grids["bottom"],
+    def prior_nll(self, q):
+        """{"top": -log p(z_top), "bottom": -log p(z_bottom | z_top)} per example, for the
+        quantization q of both levels."""
+        return {"top": self.top.nll(self.grid(q["top"].codes)),
+                "bottom": self.bottom.nll(self.grid(q["bottom"].codes),
                                           self.condition(q["top"].codes))}
 
     def loss(self, x, generator, labels=None):
         """-log p(z_top) - log p(z_bottom | z_top), the batch mean."""
-        nll = self.prior_nll(*self._codes(x))
+        nll = self.prior_nll(self.quantize(x))
         return (nll["top"] + nll["bottom"]).mean()
 
     def evaluate(self, batches, final=True):
@@ -232,8 +212,8 @@ class VQVAE2Prior(Model):
         vq = self.vqvae
         with no_grad():
             for batch in batches:
-                q, grids = self._codes(batch.x)
-                for level, nll in self.prior_nll(q, grids).items():
+                q = self.quantize(batch.x)
+                for level, nll in self.prior_nll(q).items():
                     prior[level] += float(nll.numpy().sum())
                 params = vq.decode(q["top"].z, q["bottom"].z)
                 recon += float(-vq.likelihood.log_prob(params, vq.likelihood.inputs(batch.x))

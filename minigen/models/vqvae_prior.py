@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad, tensor
-from ..latent.priors import build_prior, code_spec, load_vqvae
-from ..model import Model, likelihood_metrics
+from ..autograd import no_grad
+from ..latent.priors import CodePrior, build_prior, code_spec
+from ..model import likelihood_metrics
 from . import register
 from .vqvae import IMAGES
 
@@ -30,47 +30,29 @@ from .vqvae import IMAGES
           "VQ-VAE (--config vqvae=RUN); samples decoded by its decoder", data=IMAGES,
           vqvae="", prior="pixelcnn", channels=64, blocks=5, first_kernel=5, kernel=3,
           steps=2000, batch_size=64, lr=1e-3)
-class VQVAEPrior(Model):
+class VQVAEPrior(CodePrior):
     def __init__(self, spec, generator, vqvae="", prior="pixelcnn", channels=64, blocks=5,
                  first_kernel=5, kernel=3):
-        super().__init__(spec)
-        self.frozen = load_vqvae(vqvae, "vq-vae", spec)
-        model = self.frozen.model
-        self.prior = build_prior(prior, code_spec(spec.name, model.grid, model.codes),
+        super().__init__(spec, vqvae, "vq-vae")
+        self.prior = build_prior(prior, code_spec(spec.name, self.vqvae.grid, self.vqvae.codes),
                                  generator, channels, blocks, first_kernel, kernel)
-
-    @property
-    def vqvae(self):
-        return self.frozen.model
-
-    def to(self, device):
-        self.frozen.to(device)
-        return super().to(device)
-
-    def codes(self, x):
-        """The code grids z_q(x) (N, 1, h, w) of images x, as an int64 Tensor."""
-        with no_grad():
-            codes = self.vqvae.encode(x).codes
-        return tensor(codes[:, None].astype(np.int64), device=self.device)
 
     def loss(self, x, generator, labels=None):
         """-log p(z_q(x)) per example, the batch mean: the prior alone trains."""
-        return self.prior.nll(self.codes(x)).mean()
+        return self.prior.nll(self.grid(self.quantize(x).codes)).mean()
 
     def evaluate(self, batches, final=True):
         prior_nats, recon, count = 0.0, 0.0, 0
+        vq = self.vqvae
         with no_grad():
             for batch in batches:
-                x = batch.x
-                y = self.vqvae.likelihood.inputs(x)
-                q = self.vqvae.quantizer(self.vqvae.encoder(y))
-                z = tensor(q.codes[:, None].astype(np.int64), device=self.device)
-                prior_nats += float(self.prior.nll(z).numpy().sum())
-                params = self.vqvae.decode(q.z)
-                recon += float(-self.vqvae.likelihood.log_prob(params, y).numpy().sum())
-                count += len(x)
+                q = self.quantize(batch.x)
+                prior_nats += float(self.prior.nll(self.grid(q.codes)).numpy().sum())
+                recon += float(-vq.likelihood.log_prob(vq.decode(q.z), vq.likelihood.inputs(
+                    batch.x)).numpy().sum())
+                count += len(batch.x)
         return bound_metrics(self.spec, recon / count, {"": prior_nats / count},
-                             {"": int(np.prod(self.vqvae.grid))})
+                             {"": int(np.prod(vq.grid))})
 
     def sample(self, n, generator, labels=None):
         """Codes drawn from the prior, decoded (the decoder's mean, rounded to levels)."""
