@@ -64,12 +64,23 @@ REFERENCES = {
     "pad": lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
     "flip": np.flip, "repeat": np.repeat, "tile": np.tile, "take": np.take,
     "take_along_axis": np.take_along_axis, "sort": np.sort,
+    "tan": np.tan, "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "arcsinh": np.arcsinh, "arccosh": np.arccosh,
+    "arctanh": np.arctanh, "exp2": np.exp2, "log2": np.log2, "log10": np.log10,
+    "cbrt": np.cbrt, "reciprocal": np.reciprocal, "deg2rad": np.deg2rad,
+    "rad2deg": np.rad2deg, "fabs": np.fabs, "floor": np.floor, "ceil": np.ceil,
+    "rint": np.rint, "trunc": np.trunc, "round": np.round, "round_method": np.round,
+    "nan_to_num": np.nan_to_num,
+    "select": lambda *choices, condlist, default: np.select(condlist, choices, default),
+    "arctan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp,
+    "logaddexp2": np.logaddexp2, "remainder": np.remainder, "fmod": np.fmod,
+    "fmax": np.fmax, "fmin": np.fmin,
 }
 GENERIC = {"abs_operator", "clip", "negative", "add", "subtract", "multiply", "divide",
            "power_tensor_tensor", "power_tensor_scalar", "power_scalar_tensor",
            "scalar_arithmetic", "matmul_operator", "reshape", "transpose", "getitem_int",
            "getitem_slice", "getitem_none_ellipsis", "getitem_int_array", "getitem_mask",
-           "getitem_comparison_mask"}
+           "getitem_comparison_mask", "remainder_operator", "floor_divide_operator"}
 
 
 def test_every_spec_has_a_reference():
@@ -393,3 +404,57 @@ def test_boolean_mask_of_a_0d_tensor():
 def test_pad_of_a_0d_tensor_is_itself():
     np.testing.assert_array_equal(mg.pad(mg.tensor(np.float64(3.0)), 2).numpy(),
                                   np.pad(np.float64(3.0), 2))
+
+
+# NumPy's names and conventions.
+
+ALIASES = {"absolute": "abs", "fabs": "abs", "true_divide": "divide", "mod": "remainder",
+           "radians": "deg2rad", "degrees": "rad2deg", "fix": "trunc"}
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_numpy_aliases_are_the_same_op(alias):
+    assert getattr(mg, alias) is getattr(mg, ALIASES[alias])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_nan_to_num_defaults_are_the_dtype_limits(dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 1.5], dtype=dtype)
+    assert_matches(mg.nan_to_num(mg.tensor(x)), np.nan_to_num(x), dtype)
+    assert mg.nan_to_num(mg.tensor([1, 2])).dtype == np.int64
+
+
+@pytest.mark.parametrize("decimals", [-1, 0, 1, 2])
+def test_round_with_decimals_as_numpy(decimals):
+    x = np.array([-151.25, -0.5, 0.5, 1.5, 2.5, 0.125, 12.345, 77.0])
+    np.testing.assert_array_equal(mg.round(mg.tensor(x), decimals).numpy(),
+                                  np.round(x, decimals))
+    np.testing.assert_array_equal(mg.tensor(x).round(decimals).numpy(), np.round(x, decimals))
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "fmax", "fmin"])
+def test_nan_as_in_numpy(name):
+    """maximum and minimum propagate NaN; fmax and fmin take the other value."""
+    a = np.array([np.nan, 1.0, np.nan, 2.0])
+    b = np.array([1.0, np.nan, np.nan, 3.0])
+    for x, y in [(a, b), (b, a)]:
+        got = getattr(mg, name)(mg.tensor(x), mg.tensor(y)).numpy()
+        np.testing.assert_array_equal(got, getattr(np, name)(x, y))
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isfinite"])
+def test_isnan_isinf_isfinite(name):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -2.0])
+    got = getattr(mg, name)(mg.tensor(x, requires_grad=True))
+    assert got.dtype == np.bool_ and not got.requires_grad
+    np.testing.assert_array_equal(got.numpy(), getattr(np, name)(x))
+
+
+def test_remainder_and_floor_division_operators_match_python():
+    x = np.array([-7.5, -1.0, 0.0, 2.25, 7.0])
+    for b in [2.0, -2.0, 0.75]:
+        np.testing.assert_array_equal((mg.tensor(x) % b).numpy(), x % b)
+        np.testing.assert_array_equal((mg.tensor(x) // b).numpy(), x // b)
+        np.testing.assert_array_equal((b % mg.tensor(x[x != 0])).numpy(), b % x[x != 0])
+    ints = mg.tensor([-7, 7])
+    assert (ints % 3).dtype == np.int64 and (ints // 3).numpy().tolist() == [-3, 2]

@@ -103,6 +103,28 @@ def binary(draw, fn, left=smooth, right=smooth):
     return Case(fn, [draw(left(left_shape)), draw(right(right_shape))])
 
 
+def divisors(shape):
+    """Divisors for remainders and floor division: with spaced dividends, a / b stays at
+    least 0.03 away from every integer, where the remainder jumps."""
+    return hnp.arrays(np.float64, shape, elements=st.sampled_from([0.5, 1.0, 2.0, -1.0, -2.0]))
+
+
+@st.composite
+def with_nans(draw, shape, values=spaced):
+    """values with some entries NaN (fmax and fmin take the other operand there)."""
+    x = draw(values(shape))
+    nan = draw(hnp.arrays(np.bool_, shape))
+    return np.where(nan, np.nan, x)
+
+
+@st.composite
+def non_finite(draw, shape):
+    """Smooth values with some entries NaN, inf or -inf (for nan_to_num)."""
+    x = draw(smooth(shape))
+    pick = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 5)))
+    return np.asarray(np.choose(pick, [x, x, x, np.nan, np.inf, -np.inf]), dtype=np.float64)
+
+
 def positive_base(shape):
     return smooth(shape, 0.5, 3.0)
 
@@ -160,6 +182,10 @@ def float32_and_back(x):
 
 def getitem(x, key):
     return x[key]
+
+
+def round_method(x):
+    return x.round()
 
 
 def getitem_by_comparison(x, threshold):
@@ -227,6 +253,29 @@ def power_scalar_base_cases(draw):
     """scalar ** tensor, positive scalar base."""
     base = draw(st.floats(0.3, 3.0))
     return Case(scalar_left, [draw(smooth(draw(shapes())))], op=operator.pow, scalar=base)
+
+
+@st.composite
+def nan_to_num_cases(draw):
+    shape = draw(shapes())
+    # explicit infinities: the defaults (the dtype's largest values) are checked on their own
+    replacements = draw(st.sampled_from([{"posinf": 3.0, "neginf": -3.0},
+                                         {"nan": 1.5, "posinf": 3.0, "neginf": -3.0}]))
+    return Case(mg.nan_to_num, [draw(non_finite(shape))], **replacements)
+
+
+def select(*choices, condlist, default):
+    return mg.select(condlist, list(choices), default)
+
+
+@st.composite
+def select_cases(draw):
+    """Conditions and choices that broadcast together, a scalar or no default."""
+    count = draw(st.integers(1, 3))
+    all_shapes = draw(broadcast_shapes(2 * count))
+    condlist = [draw(hnp.arrays(np.bool_, s)) for s in all_shapes[:count]]
+    choices = [draw(smooth(s)) for s in all_shapes[count:]]
+    return Case(select, choices, condlist=condlist, default=draw(st.sampled_from([0, -1.5])))
 
 
 # Reductions.
@@ -567,6 +616,31 @@ SPECS = {
     "gelu_exact": unary(mg.gelu, low=-3, high=3),
     "gelu_tanh": unary(gelu_tanh, low=-3, high=3),
     "erf": unary(mg.erf, low=-2.5, high=2.5),
+    "tan": unary(mg.tan, low=-1.2, high=1.2),
+    "arcsin": unary(mg.arcsin, low=-0.9, high=0.9),
+    "arccos": unary(mg.arccos, low=-0.9, high=0.9),
+    "arctan": unary(mg.arctan, low=-3, high=3),
+    "sinh": unary(mg.sinh, low=-3, high=3),
+    "cosh": unary(mg.cosh, low=-3, high=3),
+    "arcsinh": unary(mg.arcsinh, low=-3, high=3),
+    "arccosh": unary(mg.arccosh, low=1.2, high=4),
+    "arctanh": unary(mg.arctanh, low=-0.9, high=0.9),
+    "exp2": unary(mg.exp2, low=-3, high=3),
+    "log2": unary(mg.log2, low=0.2, high=5),
+    "log10": unary(mg.log10, low=0.2, high=5),
+    "cbrt": unary(mg.cbrt, nonzero),
+    "reciprocal": unary(mg.reciprocal, nonzero),
+    "deg2rad": unary(mg.deg2rad, low=-200, high=200),
+    "rad2deg": unary(mg.rad2deg, low=-4, high=4),
+    "fabs": unary(mg.fabs, spaced),
+    "floor": unary(mg.floor, spaced),
+    "ceil": unary(mg.ceil, spaced),
+    "rint": unary(mg.rint, spaced),
+    "trunc": unary(mg.trunc, spaced),
+    "round": unary(mg.round, spaced),
+    "round_method": unary(round_method, spaced),
+    "nan_to_num": nan_to_num_cases(),
+    "select": select_cases(),
     "clip": clip_cases(),
     "negative": unary(operator.neg),
     "add": binary(operator.add),
@@ -579,6 +653,18 @@ SPECS = {
     "scalar_arithmetic": scalar_arithmetic_cases(),
     "maximum": binary(mg.maximum, left=spaced, right=spaced_on_grid),
     "minimum": binary(mg.minimum, left=spaced_on_grid, right=spaced),
+    "arctan2": binary(mg.arctan2, left=nonzero),
+    "hypot": binary(mg.hypot, left=nonzero),
+    "logaddexp": binary(mg.logaddexp),
+    "logaddexp2": binary(mg.logaddexp2),
+    "remainder": binary(mg.remainder, left=spaced, right=divisors),
+    "remainder_operator": binary(operator.mod, left=spaced, right=divisors),
+    "fmod": binary(mg.fmod, left=spaced, right=divisors),
+    "floor_divide_operator": binary(operator.floordiv, left=spaced, right=divisors),
+    "fmax": binary(mg.fmax, left=spaced, right=functools.partial(with_nans,
+                                                                 values=spaced_on_grid)),
+    "fmin": binary(mg.fmin, left=functools.partial(with_nans, values=spaced_on_grid),
+                   right=spaced),
     "where": where_cases(),
     "where_scalar_branch": where_scalar_branch_cases(),
     "sum": reduction_cases(mg.sum),
@@ -721,3 +807,47 @@ def test_astype_float64_float32_round_trip(order, data):
     else:
         v = [mg.tensor(data.draw(exact(shape))) for _ in range(2)]
         assert mg.gradgradcheck(case, [x], grad_outputs=v, eps=2.0 ** -10)
+
+
+# Where a function has no derivative: the subgradient 0 where it is flat or undefined,
+# never NaN, at first and second order.
+
+def first_and_second(fn, *arrays):
+    xs = [mg.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    grads = mg.grad(fn(*xs), xs, create_graph=True)
+    seconds = mg.grad(sum(g.sum() for g in grads), xs)
+    return [g.numpy() for g in grads], [h.numpy() for h in seconds]
+
+
+KINKS = {
+    "std of one value": (lambda x: mg.std(x), [[1.5]], [[0.0]]),
+    "std of equal values": (lambda x: mg.std(x), [[2.0, 2.0, 2.0]], [[0.0, 0.0, 0.0]]),
+    "std of equal values, ddof=1": (lambda x: mg.std(x, ddof=1), [[2.0, 2.0]], [[0.0, 0.0]]),
+    "std along an axis with one equal row": (
+        lambda x: mg.std(x, axis=1).sum(), [[[1.0, 1.0], [0.0, 2.0]]], [[[0.0, 0.0],
+                                                                          [-0.5, 0.5]]]),
+    "var without degrees of freedom": (lambda x: mg.var(x, ddof=1), [[3.0]], [[0.0]]),
+    "std without degrees of freedom": (lambda x: mg.std(x, ddof=2), [[3.0, 1.0]],
+                                       [[0.0, 0.0]]),
+    "hypot at the origin": (lambda a, b: mg.hypot(a, b).sum(), [[0.0, 3.0], [0.0, 4.0]],
+                            [[0.0, 0.6], [0.0, 0.8]]),
+    "arctan2 at the origin": (lambda a, b: mg.arctan2(a, b).sum(), [[0.0], [0.0]],
+                              [[0.0], [0.0]]),
+    "abs at 0": (lambda x: mg.abs(x).sum(), [[0.0, -1.0]], [[0.0, -1.0]]),
+    "floor at an integer": (lambda x: mg.floor(x).sum(), [[1.0, -2.0]], [[0.0, 0.0]]),
+    "round at a half": (lambda x: mg.round(x).sum(), [[0.5, 1.5]], [[0.0, 0.0]]),
+    "remainder by 0": (lambda a, b: mg.remainder(a, b).sum(), [[1.0], [0.0]],
+                       [[1.0], [0.0]]),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", KINKS)
+def test_subgradient_at_points_without_a_derivative(name):
+    fn, arrays, expected = KINKS[name]
+    with np.errstate(all="ignore"):
+        grads, seconds = first_and_second(lambda *xs: fn(*xs).sum(), *arrays)
+    for g, e in zip(grads, expected):
+        np.testing.assert_allclose(g, e, atol=1e-12)
+    for h in seconds:
+        assert np.isfinite(h).all(), f"{name}: second derivative {h}"

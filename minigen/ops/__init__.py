@@ -1,10 +1,15 @@
 """The op library. Importing it also gives Tensor its operators and NumPy-style methods."""
 from ..autograd import Tensor
-from .elementwise import (abs, add, clip, cos, divide, elu, equal, erf, exp, expm1, gelu,
-                          greater, greater_equal, isfinite, leaky_relu, less, less_equal,
-                          lift, log, log1p, log_sigmoid, logical_not, maximum, minimum,
-                          multiply, negative, not_equal, power, relu, sigmoid, sign, sin,
-                          softplus, sqrt, square, subtract, tanh, where)
+from .elementary import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt,
+                         cosh, deg2rad, degrees, exp2, hypot, log2, log10, logaddexp,
+                         logaddexp2, rad2deg, radians, sinh, tan)
+from .elementwise import (abs, absolute, add, ceil, clip, cos, divide, elu, equal, erf, exp,
+                          expm1, fabs, fix, floor, floor_divide, fmax, fmin, fmod, gelu,
+                          greater, greater_equal, isfinite, isinf, isnan, leaky_relu, less,
+                          less_equal, lift, log, log1p, log_sigmoid, logical_not, maximum,
+                          minimum, mod, multiply, nan_to_num, negative, not_equal, power,
+                          reciprocal, relu, remainder, rint, round, select, sigmoid, sign, sin,
+                          softplus, sqrt, square, subtract, tanh, true_divide, trunc, where)
 from .linalg import dot, einsum, matmul
 from .reduce import (argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
                      softmax, std, sum, var)
@@ -13,16 +18,20 @@ from .shape import (argsort, astype, broadcast_to, concatenate, expand_dims, fla
                     swapaxes, take, take_along_axis, tile, transpose)
 
 __all__ = [
-    "abs", "add", "argmax", "argmin", "argsort", "astype", "broadcast_to", "clip",
-    "concatenate", "cos", "cumsum", "divide", "dot", "einsum", "elu", "equal", "erf",
-    "exp", "expand_dims", "expm1", "flatten", "flip", "gelu", "getitem", "greater",
-    "greater_equal", "isfinite", "leaky_relu", "less", "less_equal", "log", "log1p",
-    "log_sigmoid", "log_softmax", "logical_not", "logsumexp", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "moveaxis", "multiply", "negative",
-    "not_equal", "pad", "power", "prod", "relu", "repeat", "reshape", "sigmoid", "sign",
-    "sin", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack",
-    "std", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tanh", "tile",
-    "transpose", "var", "where",
+    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
+    "arctanh", "argmax", "argmin", "argsort", "astype", "broadcast_to", "cbrt", "ceil",
+    "clip", "concatenate", "cos", "cosh", "cumsum", "deg2rad", "degrees", "divide", "dot",
+    "einsum", "elu", "equal", "erf", "exp", "exp2", "expand_dims", "expm1", "fabs", "fix",
+    "flatten", "flip", "floor", "floor_divide", "fmax", "fmin", "fmod", "gelu", "getitem",
+    "greater", "greater_equal", "hypot", "isfinite", "isinf", "isnan", "leaky_relu", "less",
+    "less_equal", "log", "log10", "log1p", "log2", "log_sigmoid", "log_softmax",
+    "logaddexp", "logaddexp2", "logical_not", "logsumexp", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "negative",
+    "not_equal", "pad", "power", "prod", "rad2deg", "radians", "reciprocal", "relu",
+    "remainder", "repeat", "reshape", "rint", "round", "select", "sigmoid", "sign", "sin",
+    "sinh", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack",
+    "std", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tan", "tanh", "tile",
+    "transpose", "true_divide", "trunc", "var", "where",
 ]
 
 
@@ -38,14 +47,15 @@ _OPERATORS = {
     "__rmatmul__": _reflected(matmul), "__neg__": negative, "__pos__": lambda x: x,
     "__abs__": abs, "__lt__": less, "__le__": less_equal, "__gt__": greater,
     "__ge__": greater_equal, "__eq__": equal, "__ne__": not_equal, "__getitem__": getitem,
-    "__invert__": logical_not,
+    "__invert__": logical_not, "__mod__": remainder, "__rmod__": _reflected(remainder),
+    "__floordiv__": floor_divide, "__rfloordiv__": _reflected(floor_divide),
 }
 
 _METHODS = [exp, log, log1p, expm1, sqrt, square, abs, sin, cos, tanh, sigmoid, softplus,
             relu, clip, sum, mean, var, std, max, min, prod, cumsum, logsumexp, softmax,
             log_softmax, log_sigmoid, matmul, dot, reshape, transpose, swapaxes, moveaxis,
             expand_dims, squeeze, broadcast_to, pad, flip, repeat, take, sort, argsort, argmax,
-            argmin, astype, flatten, tile]
+            argmin, astype, flatten, tile, round]
 
 for _name, _fn in _OPERATORS.items():
     setattr(Tensor, _name, _fn)

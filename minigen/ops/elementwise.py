@@ -300,6 +300,43 @@ class Clip(Function):
         return g * constant(inside.astype(x.dtype)), None, None
 
 
+class ZeroGradient(Function):
+    """A function that is flat wherever it is defined: floor, ceil, rint, trunc, round,
+    floor_divide. Its gradient is 0 everywhere, the jumps included (the subgradient NumPy
+    users expect, as in HIPS autograd), so a loss through it trains nothing behind it but
+    stays differentiable."""
+
+    @staticmethod
+    def forward(ctx, *arrays, fn):
+        return fn(*arrays)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(constant(backend.xp_of(x.data).zeros_like(x.data)) for x in ctx.inputs)
+
+
+class Remainder(Function):
+    """a - q b with q = floor(a / b) (np.remainder, Python's %) or trunc(a / b) (np.fmod).
+    d/da = 1 and d/db = -q, with q read back from the result; where b = 0 (the result is
+    NaN, as in NumPy) q is taken as 0."""
+
+    @staticmethod
+    def forward(ctx, a, b, name):
+        return getattr(backend.xp_of(a), name)(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a, b), out = ctx.inputs, ctx.output
+        need_a, need_b = ctx.needs_input_grad
+        gb = None
+        if need_b:
+            xp = backend.xp_of(out.data)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = xp.round((a.data - out.data) / b.data)
+            gb = -g * constant(xp.nan_to_num(q, nan=0.0, posinf=0.0, neginf=0.0))
+        return (g if need_a else None), gb
+
+
 class Where(Function):
     @staticmethod
     def forward(ctx, a, b, condition):
@@ -336,6 +373,9 @@ def divide(a, b):
     return _binary(Div, a, b)
 
 
+true_divide = divide
+
+
 def power(a, b):
     return _binary(Pow, a, b)
 
@@ -369,7 +409,11 @@ def square(x):
 
 
 def abs(x):
+    """|x|; at 0 the gradient is the subgradient 0 (sign(0))."""
     return Abs.apply(x)
+
+
+absolute = fabs = abs
 
 
 def sin(x):
@@ -390,6 +434,23 @@ def sigmoid(x):
 
 def softplus(x):
     return Softplus.apply(x)
+
+
+def reciprocal(x):
+    return divide(1.0, x)
+
+
+def root_of_squares(s):
+    """sqrt(s) for s a sum of squares (std, norms), with the subgradient 0 where s = 0.
+
+    There the function it belongs to (the std of equal values, a norm at 0) has the kink of
+    |x| at 0, and the plain chain rule would multiply d sqrt(s)/ds = inf by ds/dx = 0 into
+    NaN. The second `where` keeps the unused branch finite, so no NaN comes back through
+    it either."""
+    zero = s.data == 0
+    if not zero.any():
+        return sqrt(s)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
 
 
 def log_sigmoid(x):
@@ -450,15 +511,105 @@ def where(condition, a, b):
     return Where.apply(a, b, condition=condition)
 
 
+def _pair(a, b):
+    """Both operands as Tensors, a Python or NumPy value lifted beside the Tensor one."""
+    return (a, lift(b, a)) if isinstance(a, Tensor) else (lift(a, b), b)
+
+
+def _pick(takes_a, a, b):
+    a, b = _pair(a, b)
+    return where(takes_a(a, b), a, b)
+
+
 def maximum(a, b):
-    """Elementwise max; at ties the gradient goes to a."""
-    a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
-    return where(_maximum_takes_a(a, b), a, b)
+    """Elementwise max; at ties the gradient goes to a. A NaN on either side wins, as in
+    NumPy, and takes the gradient."""
+    return _pick(_maximum_takes_a, a, b)
 
 
 def minimum(a, b):
-    a, b = (lift(a, b), b) if not isinstance(a, Tensor) else (a, lift(b, a))
-    return where(_minimum_takes_a(a, b), a, b)
+    return _pick(_minimum_takes_a, a, b)
+
+
+def fmax(a, b):
+    """Elementwise max that ignores NaN (the other value wins, and its gradient)."""
+    return _pick(_fmax_takes_a, a, b)
+
+
+def fmin(a, b):
+    return _pick(_fmin_takes_a, a, b)
+
+
+def floor(x):
+    """Gradient 0 (ZeroGradient), as for ceil, rint, trunc, round and floor_divide."""
+    return ZeroGradient.apply(x, fn=backend.xp_of(x.data).floor)
+
+
+def ceil(x):
+    return ZeroGradient.apply(x, fn=backend.xp_of(x.data).ceil)
+
+
+def rint(x):
+    return ZeroGradient.apply(x, fn=backend.xp_of(x.data).rint)
+
+
+def trunc(x):
+    return ZeroGradient.apply(x, fn=backend.xp_of(x.data).trunc)
+
+
+fix = trunc
+
+
+def round(x, decimals=0):
+    """Halves to even, as np.round; gradient 0."""
+    return ZeroGradient.apply(x, fn=lambda a: backend.xp_of(a).round(a, decimals))
+
+
+def floor_divide(a, b):
+    """a // b, floor(a / b); gradient 0."""
+    a, b = _pair(a, b)
+    return ZeroGradient.apply(a, b, fn=backend.xp_of(a.data).floor_divide)
+
+
+def remainder(a, b):
+    """a % b with the sign of b (np.remainder, np.mod, Python's %)."""
+    return Remainder.apply(*_pair(a, b), name="remainder")
+
+
+mod = remainder
+
+
+def fmod(a, b):
+    """The C remainder, with the sign of a (np.fmod)."""
+    return Remainder.apply(*_pair(a, b), name="fmod")
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """NaN and infinities replaced by finite numbers (np.nan_to_num); the gradient passes
+    where x is finite and is 0 at the replaced entries."""
+    if not is_float(x.dtype):
+        return x
+    xp = backend.xp_of(x.data)
+    finite = xp.isfinite(x.data)
+    if finite.all():
+        return x
+    return where(finite, x, constant(xp.nan_to_num(x.data, nan=nan, posinf=posinf,
+                                                   neginf=neginf)))
+
+
+def select(condlist, choicelist, default=0):
+    """The choice of the first condition that holds, else `default` (np.select)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError(f"select: {len(condlist)} conditions for {len(choicelist)} choices")
+    if not condlist:
+        raise ValueError("select: needs at least one condition")
+    like = next((c for c in list(choicelist) + [default] if isinstance(c, Tensor)), None)
+    if like is None:
+        raise TypeError("select: a choice or the default must be a Tensor")
+    result = lift(default, like)
+    for condition, choice in zip(reversed(condlist), reversed(choicelist)):
+        result = where(condition, lift(choice, like), result)
+    return result
 
 
 def _compare(name, fn):
@@ -481,8 +632,10 @@ greater = _compare("greater", lambda a, b: a > b)
 greater_equal = _compare("greater_equal", lambda a, b: a >= b)
 equal = _compare("equal", lambda a, b: a == b)
 not_equal = _compare("not_equal", lambda a, b: a != b)
-_maximum_takes_a = _compare("maximum", lambda a, b: a >= b)
-_minimum_takes_a = _compare("minimum", lambda a, b: a <= b)
+_maximum_takes_a = _compare("maximum", lambda a, b: (a >= b) | (a != a))
+_minimum_takes_a = _compare("minimum", lambda a, b: (a <= b) | (a != a))
+_fmax_takes_a = _compare("fmax", lambda a, b: (a >= b) | (b != b))
+_fmin_takes_a = _compare("fmin", lambda a, b: (a <= b) | (b != b))
 
 
 def logical_not(x):
@@ -496,3 +649,11 @@ def sign(x):
 
 def isfinite(x):
     return constant(backend.xp_of(x.data).isfinite(x.data))
+
+
+def isnan(x):
+    return constant(backend.xp_of(x.data).isnan(x.data))
+
+
+def isinf(x):
+    return constant(backend.xp_of(x.data).isinf(x.data))

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from .elementwise import constant, sqrt
+from .elementwise import ZeroGradient, constant, root_of_squares
 
 
 def normalize_axes(axis, ndim, op):
@@ -127,12 +127,17 @@ def mean(x, axis=None, keepdims=False):
 def var(x, axis=None, ddof=0, keepdims=False):
     n = _count(x, axis, "var")
     centered = x - mean(x, axis, keepdims=True)
-    # no degrees of freedom left (n <= ddof) gives nan or inf, as in NumPy and PyTorch
-    return sum(centered * centered, axis, keepdims) / builtins.max(n - ddof, 0)
+    squares = sum(centered * centered, axis, keepdims)
+    if n - ddof <= 0:
+        # no degrees of freedom left: nan or inf, as in NumPy and PyTorch, and where the
+        # function is undefined its gradient is 0 (not 0 / 0)
+        return ZeroGradient.apply(squares, fn=lambda s: s / 0)
+    return squares / (n - ddof)
 
 
 def std(x, axis=None, ddof=0, keepdims=False):
-    return sqrt(var(x, axis, ddof, keepdims))
+    """sqrt(var); over equal values (or one value) the gradient is the subgradient 0."""
+    return root_of_squares(var(x, axis, ddof, keepdims))
 
 
 def max(x, axis=None, keepdims=False):
