@@ -1,0 +1,93 @@
+"""The StyleGAN-style generator: AdaIN gives each channel the style's mean and standard
+deviation, the noise inputs change the output only where they are scaled, instance
+normalisation is per image and channel, and `stylegan` trains, samples and evaluates from
+the command line."""
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen.gan.style import AdaIN, NoiseInput, StyleGenerator, instance_norm, start_size
+from minigen.random import Generator
+
+
+def test_instance_norm_normalises_each_image_and_channel_over_its_pixels():
+    x = Generator(0).normal((3, 4, 5, 6), mean=2.0, std=3.0)
+    y = instance_norm(x, eps=0.0).numpy().astype(np.float64)
+    np.testing.assert_allclose(y.mean(axis=(2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=(2, 3)), 1.0, rtol=1e-4)
+    # one image's statistics, not the batch's: an image alone gives the same output
+    np.testing.assert_allclose(instance_norm(x[1:2], eps=0.0).numpy(), y[1:2], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_adain_output_has_the_styles_mean_and_std_per_channel():
+    adain = AdaIN(channels=4, style_dim=3, eps=0.0, generator=Generator(1))
+    x = Generator(2).normal((2, 4, 6, 6), mean=-1.0, std=5.0)
+    w = Generator(3).normal((2, 3))
+    y = adain(x, w).numpy().astype(np.float64)
+    scale, bias = (t.numpy()[:, :, 0, 0] for t in adain.style(w))
+    np.testing.assert_allclose(y.mean(axis=(2, 3)), bias, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=(2, 3)), np.abs(scale), rtol=1e-4)
+    # the input's own statistics are gone: shifting and scaling x changes nothing
+    np.testing.assert_allclose(adain(x * 7.0 + 3.0, w).numpy(), y, rtol=1e-4, atol=1e-5)
+
+
+def test_an_untrained_adain_is_instance_norm():
+    adain = AdaIN(channels=4, style_dim=3, generator=Generator(1))
+    adain.affine.weight = mg.nn.Parameter(np.zeros((8, 3), dtype=np.float32))
+    x = Generator(2).normal((2, 4, 3, 3))
+    np.testing.assert_allclose(adain(x, Generator(3).normal((2, 3))).numpy(),
+                               instance_norm(x).numpy(), rtol=1e-6)
+
+
+def test_noise_changes_only_the_scaled_channels():
+    layer = NoiseInput(channels=4)
+    x = Generator(0).normal((2, 4, 5, 5))
+    np.testing.assert_array_equal(layer(x, Generator(1)).numpy(), x.numpy())
+    layer.weight = mg.nn.Parameter(np.array([0.0, 0.5, 0.0, -2.0], dtype=np.float32))
+    a, b = layer(x, Generator(1)).numpy(), layer(x, Generator(2)).numpy()
+    changed = np.abs(a - b).max(axis=(0, 2, 3)) > 0
+    assert changed.tolist() == [False, True, False, True]
+    # one noise image shared by the channels, each scaled by its weight
+    np.testing.assert_allclose((a - x.numpy())[:, 3], -4.0 * (a - x.numpy())[:, 1],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_generator_noise_matters_only_where_scaled():
+    gen = StyleGenerator((1, 8, 8), latent=6, style_dim=8, channels=16, mapping_layers=2,
+                         generator=Generator(0))
+    z = Generator(1).normal((3, 6))
+    with mg.no_grad():
+        same = [gen(z, Generator(s)).numpy() for s in (5, 6)]
+        np.testing.assert_array_equal(*same)  # every noise scale is 0 at the start
+        gen.noise_inputs()[-1].weight = mg.nn.Parameter(np.full(8, 0.3, dtype=np.float32))
+        different = [gen(z, Generator(s)).numpy() for s in (5, 6)]
+    assert np.abs(different[0] - different[1]).max() > 1e-3
+
+
+def test_generator_shapes_and_start_sizes():
+    assert start_size(8) == 4 and start_size(28) == 7 and start_size(16) == 4
+    for shape in ((1, 8, 8), (1, 28, 28)):
+        gen = StyleGenerator(shape, latent=5, style_dim=8, channels=16, mapping_layers=1,
+                             generator=Generator(0))
+        assert gen.constant.shape[2] == start_size(shape[1])
+        y = gen(Generator(1).normal((2, 5)), Generator(2))
+        assert y.shape == (2,) + shape and np.abs(y.numpy()).max() <= 1.0
+
+
+def test_every_generator_weight_gets_a_gradient():
+    gen = StyleGenerator((1, 8, 8), latent=5, style_dim=8, channels=16, mapping_layers=2,
+                         generator=Generator(0))
+    for layer in gen.noise_inputs():  # nonzero noise scales, so their inputs matter
+        layer.weight = mg.nn.Parameter(np.full(layer.weight.shape, 0.1, dtype=np.float32))
+    (gen(Generator(1).normal((4, 5)), Generator(2)) ** 2).sum().backward()
+    for name, p in gen.named_parameters():
+        assert p.grad is not None and np.abs(p.grad.numpy()).max() > 0, name
+
+
+@pytest.mark.parametrize("bad, key", [({"mapping_layers": 0}, "mapping_layers"),
+                                      ({"style_dim": 0}, "style_dim")])
+def test_bad_sizes_name_the_key(bad, key):
+    args = dict(latent=5, style_dim=8, channels=16, mapping_layers=2)
+    with pytest.raises(ValueError, match=key):
+        StyleGenerator((1, 8, 8), **{**args, **bad})
