@@ -4,6 +4,7 @@ one-sample ELBO at K = 1, tighter as K grows, reaching the exact log p(x) comput
 quadrature on a space small enough to sum, where exp(-nll) sums to one), reparameterised
 gradients against finite differences, likelihoods that are distributions, configs that
 cannot work, and the command line end to end."""
+import csv
 import json
 import math
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import cli, models
+from minigen import cli, models, trainer
 from minigen.latent import bounds, decoders
 from minigen.models import DataSpec
 from minigen.random import Generator
@@ -255,6 +256,8 @@ VECTORS = DataSpec("vectors", (64,), "discrete", levels=2)
     ("vae", BINARY, dict(iwae_k=0), "iwae_k"),
     ("iwae", BINARY, dict(train_k=0), "train_k"),
     ("iwae", BINARY, dict(beta=2.0), "beta"),
+    ("vae", BINARY, dict(kl_warmup=-1), "kl_warmup"),
+    ("iwae", BINARY, dict(kl_warmup=10), "kl_warmup"),
     ("hvae", BINARY, dict(latent=(2,)), "latent"),
     ("hvae", BINARY, dict(hidden=(0, 4)), "hidden"),
 ])
@@ -268,6 +271,30 @@ def test_cli_prints_a_bad_config_as_an_error(tmp_path, capsys):
                      "--quiet", "--config", "decoder=bernoulli"]) == 2
     assert "minigen: error: decoder=bernoulli" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# -- training ------------------------------------------------------------------------------
+
+def test_kl_warmup_rises_to_beta_and_a_resumed_run_is_bit_identical(tmp_path):
+    """The KL weight is 0 at the first update and beta from update kl_warmup on; the count
+    of updates is in the checkpoint, so a run stopped at step 3 and resumed ends with the
+    same parameters as one that was never stopped."""
+    config = dict(hidden=(8,), latent=2, beta=0.5, kl_warmup=4, steps=6, iwae_k=5)
+    whole = trainer.Run("vae", "digits-bin", seed=1, out=tmp_path / "whole", config=config)
+    assert whole.model.kl_weight == 0.0
+    whole.train(progress=False)
+    assert whole.model.updates_done == 6 and whole.model.kl_weight == 0.5
+    with open(tmp_path / "whole" / "log.csv") as f:
+        (row,) = csv.DictReader(f)                    # the mean over the six updates
+    assert float(row["kl_weight"]) == pytest.approx(np.mean([0, 1, 2, 3, 4, 4]) / 4 * 0.5)
+    assert trainer.train("vae", "digits-bin", seed=1, out=tmp_path / "parts", config=config,
+                         progress=False, stop_after=3) is None
+    resumed = trainer.Run.from_checkpoint(tmp_path / "parts" / "checkpoint.npz")
+    assert resumed.model.updates_done == 3
+    resumed.train(progress=False)
+    expected, got = whole.model.state_dict(), resumed.model.state_dict()
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
 # -- the command line end to end -------------------------------------------------------------

@@ -59,12 +59,14 @@ def check_sizes(key, values, minimum=1):
 class VariationalModel(Model):
     """See the module docstring. `decoder` names the likelihood (minigen.latent.decoders),
     `beta` weights the KL of the training loss (1: the ELBO; other values: beta-VAE,
-    Higgins et al. 2017), `train_k` > 1 trains on the K-sample bound instead (IWAE),
-    `iwae_k` is the K of the reported test bound."""
+    Higgins et al. 2017), `kl_warmup` > 0 raises that weight linearly from 0 to beta over
+    the first kl_warmup updates (Bowman et al. 2016; the ladder VAE's warm-up, Sønderby et
+    al. 2016, section 2.3), `train_k` > 1 trains on the K-sample bound instead (IWAE),
+    `iwae_k` is the K of the reported test bound. Evaluation always scores the ELBO itself."""
 
     validation_metric = "elbo_nats"
 
-    def __init__(self, spec, decoder, beta, iwae_k, train_k):
+    def __init__(self, spec, decoder, beta, iwae_k, train_k, kl_warmup=0):
         super().__init__(spec)
         if spec.kind != "discrete":
             raise ValueError(f"{type(self).__name__.lower()} models discrete data (binary or "
@@ -79,8 +81,16 @@ class VariationalModel(Model):
         if int(train_k) > 1 and beta != 1:
             raise ValueError(f"beta={beta} with train_k={train_k}: the K-sample bound has no "
                              f"separate KL term to weight; use beta=1")
+        if int(kl_warmup) < 0:
+            raise ValueError(f"kl_warmup={kl_warmup}: the number of warm-up updates must be "
+                             f">= 0")
+        if int(train_k) > 1 and int(kl_warmup):
+            raise ValueError(f"kl_warmup={kl_warmup} with train_k={train_k}: the K-sample "
+                             f"bound has no separate KL term to warm up; use kl_warmup=0")
         self.likelihood = likelihood(decoder, spec)
         self.beta, self.iwae_k, self.train_k = float(beta), int(iwae_k), int(train_k)
+        self.kl_warmup = int(kl_warmup)
+        self.updates_done = 0  # training updates so far: the warm-up's clock
 
     # training ---------------------------------------------------------------------------
     def objective(self, x, generator):
@@ -93,16 +103,30 @@ class VariationalModel(Model):
         log_px_z, kl = self.elbo_terms(y, self.noise((len(x),), generator))
         # -ELBO_beta = -E_q(z|x)[log p(x | z)] + beta KL(q(z | x) || p(z)),
         # the expectation by one sample of z per example, the KL in closed form
-        loss = (-log_px_z + kl * self.beta).mean()
+        loss = (-log_px_z + kl * self.kl_weight).mean()
         return loss, {"reconstruction": -float(log_px_z.numpy().mean()),
-                      "kl": float(kl.numpy().mean())}
+                      "kl": float(kl.numpy().mean()), "kl_weight": self.kl_weight}
+
+    @property
+    def kl_weight(self):
+        """beta, or during the warm-up beta times the fraction of it done."""
+        if self.updates_done >= self.kl_warmup:
+            return self.beta
+        return self.beta * self.updates_done / self.kl_warmup
 
     def loss(self, x, generator, labels=None):
         return self.objective(x, generator)[0]
 
     def updates(self, batches, generator):
         loss, logs = self.objective(batches.next().x, generator)
+        self.updates_done += 1
         yield Update("model", loss, logs)
+
+    def extra_state(self):
+        return {"updates_done": self.updates_done}
+
+    def load_extra_state(self, state):
+        self.updates_done = int(state["updates_done"])
 
     # evaluation ------------------------------------------------------------------------
     def evaluate(self, batches, final=True):

@@ -24,7 +24,10 @@ p(x | z1) p(z1 | z2) p(z2) / (q(z1 | x, z2) q(z2 | x)).
 
 Networks (ReLU MLPs): f1: x -> h1 -> h1, f2: d1 -> h2 -> h2, Linear heads d_i -> 2 x L_i;
 p(z1 | z2): z2 -> h2 -> 2 x L1; p(x | z1): z1 -> h1 -> h1 -> the likelihood's outputs.
-The paper's batch normalisation and KL warm-up are left out.
+The KL weight rises from 0 to 1 over the first kl_warmup = 1000 updates, the paper's
+warm-up (section 2.3): without it the digits-bin run (3000 steps) left z1 unused, its
+posterior equal to p(z1 | z2) (KL_1 = 0.01 nats against KL_2 = 3.7), and ended at 19.73
+nats test -ELBO against 18.29 with it. The paper's batch normalisation is left out.
 """
 from .. import nn
 from ..latent.bounds import gaussian_log_prob, kl_gaussians, reparameterize
@@ -47,11 +50,12 @@ def precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p):
 
 @register("hvae", "Hierarchical VAE: two stochastic layers, ladder (precision-weighted) "
           "inference, p(z2) p(z1|z2) p(x|z1)", data=DATA, latent=(16, 8), hidden=(256, 128),
-          beta=1.0, decoder="auto", iwae_k=1000, train_k=1, steps=3000, batch_size=100)
+          beta=1.0, decoder="auto", iwae_k=1000, train_k=1, kl_warmup=1000, steps=3000,
+          batch_size=100)
 class HVAE(VariationalModel):
     def __init__(self, spec, generator, latent=(16, 8), hidden=(256, 128), beta=1.0,
-                 decoder="auto", iwae_k=1000, train_k=1):
-        super().__init__(spec, decoder, beta, iwae_k, train_k)
+                 decoder="auto", iwae_k=1000, train_k=1, kl_warmup=1000):
+        super().__init__(spec, decoder, beta, iwae_k, train_k, kl_warmup)
         latent, hidden = check_sizes("latent", latent), check_sizes("hidden", hidden)
         if len(latent) != 2 or len(hidden) != 2:
             raise ValueError(f"latent={','.join(map(str, latent))} hidden="

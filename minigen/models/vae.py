@@ -20,7 +20,7 @@ from . import register
 
 DATA = ("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes")
 CONFIG = dict(hidden=(256, 256), latent=16, beta=1.0, decoder="auto", arch="mlp", channels=32,
-              iwae_k=1000, train_k=1, steps=3000, batch_size=100)
+              iwae_k=1000, train_k=1, kl_warmup=0, steps=3000, batch_size=100)
 
 
 @register("vae", "Variational autoencoder: Gaussian q(z|x), N(0, I) prior, the ELBO with "
@@ -28,8 +28,9 @@ CONFIG = dict(hidden=(256, 256), latent=16, beta=1.0, decoder="auto", arch="mlp"
           data=DATA, **CONFIG)
 class VAE(VariationalModel):
     def __init__(self, spec, generator, hidden=(256, 256), latent=16, beta=1.0,
-                 decoder="auto", arch="mlp", channels=32, iwae_k=1000, train_k=1):
-        super().__init__(spec, decoder, beta, iwae_k, train_k)
+                 decoder="auto", arch="mlp", channels=32, iwae_k=1000, train_k=1,
+                 kl_warmup=0):
+        super().__init__(spec, decoder, beta, iwae_k, train_k, kl_warmup)
         hidden = check_sizes("hidden", hidden)
         (self.top_size,) = check_sizes("latent", latent)
         outputs = self.likelihood.outputs
