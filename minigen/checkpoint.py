@@ -50,22 +50,23 @@ def save(path, state):
     """Write the nested `state` (dicts, lists, arrays, JSON scalars) to `path` atomically."""
     arrays = {}
     meta = json.dumps({"format": FORMAT, "state": _split(state, arrays, "")})
-    _write_atomically(path, lambda f: np.savez(
+    write_atomically(path, lambda f: np.savez(
         f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays))
 
 
 def save_array(path, array):
     """Write one array as a .npy file at `path`, atomically (np.load reads it back)."""
-    _write_atomically(path, lambda f: np.save(f, array))
+    write_atomically(path, lambda f: np.save(f, array))
 
 
-def _write_atomically(path, write):
+def write_atomically(path, write):
     """write(f) into a temporary file beside path, then rename it over path: a reader (or
     a run killed half-way) never sees a partial file."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}-")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private; a plain one is not
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -76,20 +77,29 @@ def _write_atomically(path, write):
         raise
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def load(path):
     """The state saved by `save`; a missing, truncated or foreign file is a CheckpointError."""
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}")
     try:
+        if not zipfile.is_zipfile(path):  # np.load would try a .npy or a pickle next
+            raise CheckpointError(f"{path} is corrupt or not a minigen checkpoint (not a "
+                                  f"complete .npz archive)")
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(bytes(f["__meta__"]).decode())
-            if meta.get("format") != FORMAT:
-                raise CheckpointError(f"{path} is not a minigen checkpoint "
-                                      f"(format {meta.get('format')!r})")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise CheckpointError(f"{path} is not a minigen checkpoint (format "
+                                      f"{meta.get('format') if isinstance(meta, dict) else None!r})")
             arrays = {k: f[k] for k in f.files if k != "__meta__"}
-    except CheckpointError:
+    except (CheckpointError, PermissionError):
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError,
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError,
             json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is corrupt or not a minigen checkpoint "
                               f"({type(e).__name__}: {e})") from None

@@ -246,25 +246,32 @@ def sample_count(spec, n):
         else n
 
 
+def picture_suffix(spec):
+    """The file type of draw_samples' picture of spec's data: .png, or .txt for text and
+    vectors other than 1-D and 2-D points."""
+    drawn = spec.is_image or spec.kind == "continuous" and spec.shape in ((1,), (2,))
+    return ".png" if drawn else ".txt"
+
+
 def draw_samples(spec, samples, path, reference, log_density=None):
     """The picture of samples of spec's data, chosen by its kind: a grid for images, the
     density beside the samples for 2-D data, the density over histograms for 1-D data;
     text and other vectors are written to a .txt file beside path. reference: training data
     for the box and the data overlay; log_density(points): log p of (N, D) points."""
-    if spec.is_image:
-        image_grid(samples, path, levels=spec.levels)
-    elif spec.kind == "continuous" and spec.shape == (2,):
-        density_and_samples(log_density, data_box(reference), samples, path,
-                            data=reference[:2000])
-    elif spec.kind == "continuous" and spec.shape == (1,):
-        density_1d(log_density, data_box(reference), samples, path, data=reference)
-    else:
+    if picture_suffix(spec) == ".txt":
         with open(os.path.splitext(path)[0] + ".txt", "w", encoding="utf-8") as f:
             for row in samples:
                 if spec.shape == ():  # text: byte codes, one sample per paragraph
                     f.write(bytes(row.astype(np.uint8)).decode("latin-1") + "\n\n")
                 else:
                     f.write(repr(row.tolist()) + "\n")
+    elif spec.is_image:
+        image_grid(samples, path, levels=spec.levels)
+    elif spec.kind == "continuous" and spec.shape == (2,):
+        density_and_samples(log_density, data_box(reference), samples, path,
+                            data=reference[:2000])
+    elif spec.kind == "continuous" and spec.shape == (1,):
+        density_1d(log_density, data_box(reference), samples, path, data=reference)
 
 
 def latent_grid_beside(path, from_uniform, reference):

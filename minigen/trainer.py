@@ -2,14 +2,20 @@
 
 A model (minigen.model.Model) gives the updates of a step, each a loss for one of its
 players; this file does the rest: the players' optimisers and their schedules, gradient
-clipping, the parameter EMA, a progress bar with the running loss, periodic evaluation, `log.csv`,
-`metrics.json`, `samples.png` and atomic checkpoints. A run is a pure function of its seed
-and config: the batch of step k is drawn from (seed, k) alone and every piece of state is in
-the checkpoint, so a run killed and resumed ends with the same parameters, bit for bit, as
-one that was never interrupted.
+clipping, the parameter EMA, a progress bar with the mean loss of the log period,
+periodic evaluation, `log.csv`, `metrics.json`, `samples.png` and atomic checkpoints. A run
+is a pure function of its seed and config: the batch of step k is drawn from (seed, k) alone
+and every piece of state is in the checkpoint (the log period's sums included), so a run
+killed and resumed ends with the same parameters, bit for bit, and the same log.csv, as one
+that was never interrupted.
+
+A run stops early in two ways, each its own exception: `Interrupted` on SIGINT or SIGTERM
+(at a step boundary, after writing a checkpoint) and `Diverged` on a loss that is not finite
+(the last checkpoint, a good one, is kept as it is).
 """
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -20,7 +26,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import checkpoint, data, models, optim, pictures
+from . import checkpoint, data, models, optim, pictures, runfolder
 from . import model as model_contract
 from .autograd import no_grad, tensor
 from .model import Batch
@@ -54,13 +60,30 @@ def evaluate(model, examples, batch_size, device, final=True):
         model.train()
 
 
-def prefixed(prefix, metrics):
-    return {f"{prefix}_{key}": value for key, value in metrics.items()}
+def prefixed(prefix, metrics, spec=None):
+    """metrics under {prefix}_key. For text (spec of shape ()) a dimension is a character:
+    bpd is bits per character, and is given again as bpc."""
+    out = {f"{prefix}_{key}": value for key, value in metrics.items()}
+    if spec is not None and spec.shape == () and "bpd" in metrics:
+        out[f"{prefix}_bpc"] = metrics["bpd"]
+    return out
 
 
 def likelihood_metrics(prefix, nll, spec):
     """nats per example, and bits per dimension for discrete data, as {prefix}_..."""
-    return prefixed(prefix, model_contract.likelihood_metrics(nll, spec))
+    return prefixed(prefix, model_contract.likelihood_metrics(nll, spec), spec)
+
+
+class Diverged(FloatingPointError):
+    """A loss that is not finite: the run stops, and its last checkpoint stays as it was."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run stopped on a signal (signum: SIGINT or SIGTERM)."""
+
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.signum = signum
 
 
 def sample_examples(model, n, generator, labels=None):
@@ -130,13 +153,17 @@ class Run:
     def __init__(self, model_name, data_name, seed=0, out=None, device="cpu", data_dir=None,
                  config=(), early_stop=None):
         self.entry = models.get(model_name)
+        if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if early_stop is not None and early_stop < 1:
+            raise ValueError(f"early_stop must be a number of steps >= 1, got {early_stop}")
         if data_name not in self.entry.data:
             raise ValueError(f"model {model_name} does not accept data {data_name!r}; it "
                              f"accepts: {', '.join(self.entry.data)}")
         self.config = models.make_config(self.entry, config)
         self.data_name, self.seed, self.device = data_name, seed, device
         self.data_dir, self.early_stop = data_dir, early_stop
-        self.out = out or os.path.join("runs", f"{model_name}-{data_name}-{seed}")
+        self.out = os.fspath(out or default_out(model_name, data_name, seed))
         train_split = "train-minus-valid" if early_stop else "train"
         self.x_train, self.y_train = data.load(data_name, train_split, data_dir=data_dir)
         self.x_test, self.y_test = data.load(data_name, "test", data_dir=data_dir)
@@ -160,8 +187,11 @@ class Run:
         self._samplers = {}
         self.generator = Generator([seed, 1])
         self.step = 0
+        self.saved_step = None  # the step of the checkpoint on disk, once this run wrote one
         self.train_seconds = 0.0
         self.best = None
+        self.period = {}  # key -> [sum, count] of the step logs since log.csv's last row
+        self.last_loss = {}  # player -> (step, its last finite loss), for a divergence
 
     def sampler(self, k):
         """The batch sampler of the k-th batch of every step (k = 0: the run's own)."""
@@ -184,10 +214,12 @@ class Run:
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                 "schedules": {name: s.state_dict() for name, s in self.schedules.items()},
                 "ema": self.ema.state_dict() if self.ema else None,
-                "generator": self.generator.get_state(), "best": self.best}
+                "generator": self.generator.get_state(), "best": self.best,
+                "log_period": self.period}
 
     def save(self):
         checkpoint.save(self.checkpoint_path, self.state())
+        self.saved_step = self.step
 
     def restore(self, state):
         self.model.load_state_dict(state["params"])
@@ -201,6 +233,8 @@ class Run:
         self.generator.set_state(state["generator"])
         self.step, self.train_seconds, self.best = (state["step"], state["train_seconds"],
                                                     state["best"])
+        self.period = state.get("log_period", {})
+        self.saved_step = self.step
 
     @classmethod
     def from_checkpoint(cls, path, device="cpu", data_dir=None, out=None, model=None,
@@ -228,43 +262,63 @@ class Run:
 
     def train(self, progress=True, stop_after=None):
         """Train to `config["steps"]`, from wherever the run stands. `stop_after` ends the
-        session after that many steps (with a checkpoint), as a kill would."""
+        session after that many steps (with a checkpoint), as a kill would. SIGINT and
+        SIGTERM stop it after the step it is in, with a checkpoint: Interrupted."""
         os.makedirs(self.out, exist_ok=True)
-        steps, cfg = self.config["steps"], self.config
+        self._trim_log()
+        steps = self.config["steps"]
         end = steps if stop_after is None else min(steps, self.step + stop_after)
         bar = tqdm(total=steps, initial=self.step, desc=f"{self.entry.name} on "
                    f"{self.data_name}", unit="step", disable=not progress, dynamic_ncols=True)
-        running, since_log = {}, []
-        with _interrupt_at_step_boundary() as interrupted:
-            while self.step < end and not interrupted:
-                started = time.perf_counter()
-                logs = self._train_step()
-                self.step += 1
-                self.train_seconds += time.perf_counter() - started
-                for key in self.players:
-                    value = logs[self.loss_name(key)]
-                    running[key] = value if key not in running \
-                        else 0.98 * running[key] + 0.02 * value
-                since_log.append(logs)
-                bar.update(1)
-                bar.set_postfix({self.loss_name(k)[:-5] if len(running) > 1 else "loss":
-                                 f"{v:.4f}" for k, v in running.items()}, refresh=False)
-                self._periodic(since_log)
-        bar.close()
-        self.save()
-        if interrupted:
-            print(f"interrupted at step {self.step}; checkpoint saved to "
-                  f"{self.checkpoint_path} (continue with --resume)")
-            raise KeyboardInterrupt
+        with _stop_at_step_boundary() as stop:
+            try:
+                while self.step < end and stop.signum is None:
+                    started = time.perf_counter()
+                    logs = self._train_step()
+                    self.step += 1
+                    self.train_seconds += time.perf_counter() - started
+                    for key, value in logs.items():
+                        total = self.period.setdefault(key, [0.0, 0])
+                        total[0] += value
+                        total[1] += 1
+                    bar.update(1)
+                    bar.set_postfix(self._bar_losses(), refresh=False)
+                    self._periodic()
+            finally:
+                bar.close()
+            self.save()
+        if stop.signum is not None:
+            name = signal.Signals(stop.signum).name
+            raise Interrupted(stop.signum, f"stopped by {name} at step {self.step} of "
+                              f"{steps}; checkpoint saved to {self.checkpoint_path} "
+                              f"(continue with --resume)")
         return self.step >= steps
+
+    @property
+    def log_every(self):
+        """Steps per row of log.csv: the log_every config key, by default about 100 rows."""
+        return self.config["log_every"] or max(1, self.config["steps"] // 100)
+
+    def _period_means(self):
+        return {key: total / count for key, (total, count) in self.period.items()}
+
+    def _bar_losses(self):
+        """Each player's mean loss over the log period: the figure log.csv's row gets."""
+        means = self._period_means()
+        return {"loss" if len(self.players) == 1 else player: f"{means[self.loss_name(player)]:.4f}"
+                for player in self.players if self.loss_name(player) in means}
 
     def _train_step(self):
         """Every update of one step, in the model's order: for each, zero_grad, backward,
         clipping, the player's optimiser step and the model's after_update; then the
         schedules and the EMA. Returns the step's logs (each player's mean loss, and the
-        numbers the model logged)."""
+        numbers the model logged). A loss that is not finite stops the run (Diverged)
+        before it reaches the parameters."""
         losses, logs = {}, {}
         for update in self.model.updates(StepBatches(self, self.step), self.generator):
+            value = update.loss.item()
+            if not math.isfinite(value):
+                raise self._diverged(update.player, value)
             optimizer = self.optimizers[update.player]
             optimizer.zero_grad()
             update.loss.backward()
@@ -273,10 +327,6 @@ class Run:
                                       self.config["clip_grad"])
             optimizer.step()
             self.model.after_update(update.player)
-            value = update.loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"{update.player} loss became {value} at step "
-                                         f"{self.step}")
             losses.setdefault(update.player, []).append(value)
             logs.update({k: float(v) for k, v in update.logs.items()})
         for schedule in self.schedules.values():
@@ -287,7 +337,21 @@ class Run:
         if missing and self.step == 0:
             raise ValueError(f"{self.entry.name}.updates gave no update of player(s) "
                              f"{sorted(missing)} in the first step")
+        for player, values in losses.items():
+            self.last_loss[player] = (self.step + 1, values[-1])
         return {**{self.loss_name(p): float(np.mean(v)) for p, v in losses.items()}, **logs}
+
+    def _diverged(self, player, value):
+        step, lr = self.step + 1, self.config["lr"]
+        last = self.last_loss.get(player)
+        last = f"last finite loss {last[1]:.6g} at step {last[0]}" if last else \
+            "no finite loss before it in this session"
+        kept = f"the checkpoint of step {self.saved_step} in {self.checkpoint_path} is kept" \
+            if self.saved_step is not None else "no checkpoint was written"
+        who = f"the {player} loss" if len(self.players) > 1 else "the loss"
+        return Diverged(f"{self.entry.name} diverged at step {step}: {who} became {value} "
+                        f"({last}); {kept}. Try a lower learning rate than {lr:g} (e.g. "
+                        f"--lr {lr / 10:g} --overwrite)")
 
     @contextlib.contextmanager
     def evaluation_weights(self):
@@ -318,14 +382,16 @@ class Run:
             return evaluate(self.model, examples, self.config["eval_batch_size"], self.device,
                             final)
 
-    def _periodic(self, since_log):
+    def _periodic(self):
+        """After a step: the evaluations that are due, a row of log.csv every log_every
+        steps (and with every evaluation), a checkpoint every checkpoint_every steps."""
         cfg, step = self.config, self.step
         row = {}
         if cfg["eval_every"] and step % cfg["eval_every"] == 0:
-            row.update(prefixed("test", self.evaluate("test")))
+            row.update(prefixed("test", self.evaluate("test"), self.spec))
         if self.early_stop and step % self.early_stop == 0:
             valid = self.evaluate("valid")
-            row.update(prefixed("valid", valid))
+            row.update(prefixed("valid", valid, self.spec))
             metric, value = self.model.validation_metric, valid[self.model.validation_metric]
             better = self.best is None or (value < self.best["value"]
                                            if self.model.validation_goal == "min"
@@ -335,40 +401,56 @@ class Run:
                     params = self.model.state_dict()
                 self.best = {"step": step, "metric": f"valid_{metric}", "value": value,
                              "params": params}
-        if row or step == cfg["steps"]:
-            means = {key: float(np.mean([logs[key] for logs in since_log if key in logs]))
-                     for key in dict.fromkeys(k for logs in since_log for k in logs)}
-            row = {"step": step, **means, **row,
+        if row or step % self.log_every == 0 or step == cfg["steps"]:
+            row = {"step": step, **self._period_means(), **row,
                    "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"],
                    "seconds": round(self.train_seconds, 3)}
-            since_log.clear()
+            self.period = {}
             self._log(row)
         if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 \
                 and step < cfg["steps"]:
             self.save()
 
+    @property
+    def log_path(self):
+        return os.path.join(self.out, "log.csv")
+
     def _log(self, row):
         """One row of log.csv; a column that appears later (the first evaluation) widens
         the file's header, the earlier rows left empty there."""
-        path = os.path.join(self.out, "log.csv")
-        fields, rows = list(row), []
-        if os.path.exists(path):
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                known = list(reader.fieldnames or [])
-                new = [k for k in row if k not in known]
-                if new:
-                    rows = list(reader)
-                fields = known + new
-        if rows or not os.path.exists(path):
-            tmp = path + ".tmp"
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, path)
-        with open(path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=fields).writerow(row)
+        fields, rows = self._read_log()
+        new = [k for k in row if k not in fields]
+        if new or not fields:
+            self._write_log(fields + new, rows)
+        with open(self.log_path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=fields + new).writerow(row)
+
+    def _read_log(self):
+        """log.csv's header and rows; a last row that a kill cut short is left out."""
+        if not os.path.exists(self.log_path):
+            return [], []
+        with open(self.log_path, newline="") as f:
+            text = f.read()
+        if not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        return list(reader.fieldnames or []), list(reader)
+
+    def _write_log(self, fields, rows):
+        checkpoint.write_atomically(self.log_path,
+                                    lambda f: f.write(_csv_text(fields, rows).encode()))
+
+    def _trim_log(self):
+        """Rows after the step the run stands at were logged by a session killed after its
+        last checkpoint (and a last row may be cut short): the steps it redoes log them
+        again."""
+        fields, rows = self._read_log()
+        kept = [row for row in rows if row.get("step", "").isdigit()
+                and int(row["step"]) <= self.step]
+        if fields:
+            with open(self.log_path, newline="") as f:
+                if f.read() != _csv_text(fields, kept):
+                    self._write_log(fields, kept)
 
     # results ---------------------------------------------------------------------------
     def finish(self):
@@ -385,47 +467,52 @@ class Run:
                 self.ema = None
             metrics.update({"best_step": self.best["step"], "early_stop_metric":
                             self.best["metric"], self.best["metric"]: self.best["value"]})
-        metrics.update(prefixed("test", self.evaluate("test", final=True)))
-        with self.evaluation_weights():
-            draw_samples(self.model, self.spec, os.path.join(self.out, "samples.png"),
+        metrics.update(prefixed("test", self.evaluate("test", final=True), self.spec))
+        # drawn apart, then moved in: metrics.json lists every picture of the run, the
+        # model's companions to samples.png (reconstructions.png, ...) included
+        with self.evaluation_weights(), runfolder.scratch(self.out) as drawn:
+            draw_samples(self.model, self.spec, os.path.join(drawn, "samples.png"),
                          Generator([self.seed, 2]), self.x_train)
+            metrics["pictures"] = sorted(os.listdir(drawn))
+            for name in metrics["pictures"]:
+                os.replace(os.path.join(drawn, name), os.path.join(self.out, name))
         write_json(os.path.join(self.out, "metrics.json"), metrics)
         return metrics
 
 
-class _interrupt_at_step_boundary:
-    """Ctrl-C asks the loop to stop after the step it is in, so the checkpoint it then
-    writes is a consistent state (never parameters updated for a step not counted)."""
+class _stop_at_step_boundary:
+    """SIGINT (Ctrl-C) and SIGTERM (timeout, job schedulers, pre-emption) ask the loop to
+    stop after the step it is in, so the checkpoint it then writes is a consistent state
+    (never parameters updated for a step not counted) and no write is cut short."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
-        self.flag = _Flag()
-        self.previous = None
+        self.signum, self.previous = None, {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.flag.set())
-        return self.flag
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._stop)
+        return self
+
+    def _stop(self, signum, frame):
+        self.signum = signum
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
-class _Flag:
-    def __init__(self):
-        self.value = False
-
-    def set(self):
-        self.value = True
-
-    def __bool__(self):
-        return self.value
+def _csv_text(fields, rows):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=_jsonable)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=_jsonable) + "\n"
+    checkpoint.write_atomically(path, lambda f: f.write(text.encode()))
 
 
 def _jsonable(value):
@@ -436,16 +523,25 @@ def _jsonable(value):
     raise TypeError(f"{type(value)} is not JSON serialisable")
 
 
+def default_out(model_name, data_name, seed):
+    return os.path.join("runs", f"{model_name}-{data_name}-{seed}")
+
+
 def train(model_name, data_name, seed=0, out=None, device="cpu", data_dir=None, config=(),
-          early_stop=None, resume=False, progress=True, stop_after=None):
-    """Train (or, with resume, continue) a run; returns metrics.json's content when the run
-    reached its last step, else None."""
-    out = out or os.path.join("runs", f"{model_name}-{data_name}-{seed}")
-    path = os.path.join(out, "checkpoint.npz")
-    if resume:
-        run = Run.from_checkpoint(path, device=device, data_dir=data_dir, out=out,
-                                  model=model_name, data_name=data_name)
-    else:
-        run = Run(model_name, data_name, seed, out, device, data_dir, config, early_stop)
-    done = run.train(progress=progress, stop_after=stop_after)
-    return run.finish() if done else None
+          early_stop=None, resume=False, overwrite=False, progress=True, stop_after=None):
+    """Train (or, with resume, continue) a run in its own run folder (minigen.runfolder:
+    locked, and refused where it holds another run unless `overwrite`); returns
+    metrics.json's content when the run reached its last step, else None."""
+    out = os.fspath(out or default_out(model_name, data_name, seed))
+    with runfolder.claim(out, resume=resume, overwrite=overwrite) as folder:
+        if resume:
+            run = Run.from_checkpoint(folder.file("checkpoint.npz"), device=device,
+                                      data_dir=data_dir, out=out, model=model_name,
+                                      data_name=data_name)
+        else:
+            run = Run(model_name, data_name, seed, out, device, data_dir, config, early_stop)
+            if overwrite:
+                folder.clear()
+            run.save()  # from its first step on, a run folder holds a run it can resume
+        done = run.train(progress=progress, stop_after=stop_after)
+        return run.finish() if done else None

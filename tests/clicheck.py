@@ -24,7 +24,7 @@ def train_sample_eval(name, data, args, tmp_path, capsys, label=None):
     assert (out / "samples").with_suffix(suffix).is_file()
     chosen = [] if label is None else ["--label", str(label)]
     assert cli.main(["sample", str(out), "--n", "4", *chosen,
-                     "--out", str(tmp_path / "s.png")]) == 0
+                     "--out", str((tmp_path / "s").with_suffix(suffix))]) == 0
     assert (tmp_path / "s").with_suffix(suffix).is_file()
     capsys.readouterr()
     assert cli.main(["eval", str(out)]) == 0

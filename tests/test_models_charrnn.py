@@ -263,5 +263,6 @@ def test_cli_trains_on_fortunes_with_test_bpd_in_bits_per_character(kind, tmp_pa
     assert 0 < metrics["test_bpd"] < 8.5  # near a uniform guess over bytes after 3 steps
     text = (out / "samples.txt").read_text(encoding="utf-8")
     assert len(text.split("\n\n")) > 60  # 64 samples, one paragraph each
-    assert cli.main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.png")]) == 0
+    assert cli.main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.txt")]) == 0
     assert (tmp_path / "s.txt").is_file()
+    assert cli.main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s.png")]) == 2

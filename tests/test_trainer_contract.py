@@ -153,7 +153,8 @@ def _arrays(tree):
 
 def test_declared_metrics_reach_metrics_json_and_log_csv(tmp_path):
     metrics = trainer.train("toy-two-player", "toy-moons", out=tmp_path,
-                            config=["steps=6", "eval_every=3"], progress=False)
+                            config=["steps=6", "eval_every=3", "log_every=3"],
+                            progress=False)
     assert "test_gap" in metrics and "test_nll_nats" not in metrics
     assert json.loads((tmp_path / "metrics.json").read_text())["test_gap"] == \
         metrics["test_gap"]
@@ -168,12 +169,13 @@ def test_declared_metrics_reach_metrics_json_and_log_csv(tmp_path):
 def test_log_csv_widens_its_header_when_a_metric_first_appears(tmp_path):
     """Rows before the first evaluation keep their values under the widened header."""
     trainer.train("histogram", "digits-bin", out=tmp_path, progress=False,
-                  config=["steps=6", "batch_size=32", "checkpoint_every=2"],
+                  config=["steps=6", "batch_size=32", "checkpoint_every=2", "log_every=2"],
                   early_stop=3)
     with open(tmp_path / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["step"]) for r in rows] == [3, 6]
-    assert all(r["valid_nll_nats"] and r["train_loss"] for r in rows)
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]
+    assert all(r["train_loss"] for r in rows)
+    assert [bool(r["valid_nll_nats"]) for r in rows] == [False, True, False, True]
 
 
 def test_early_stopping_selects_on_the_models_metric_and_goal(tmp_path):
@@ -181,7 +183,8 @@ def test_early_stopping_selects_on_the_models_metric_and_goal(tmp_path):
                             config=["steps=9"], progress=False)
     assert metrics["early_stop_metric"] == "valid_gap"
     with open(tmp_path / "log.csv", newline="") as f:
-        gaps = {int(r["step"]): float(r["valid_gap"]) for r in csv.DictReader(f)}
+        gaps = {int(r["step"]): float(r["valid_gap"]) for r in csv.DictReader(f)
+                if r["valid_gap"]}
     best = max(gaps, key=gaps.get)  # validation_goal = "max"
     assert metrics["best_step"] == best and metrics["valid_gap"] == gaps[best]
 
