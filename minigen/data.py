@@ -349,11 +349,15 @@ def _moons(rng, n):
     return (xy + rng.normal(0, 0.1, (n, 2))) * 2 + [-1, -0.2]
 
 
+EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD, EIGHT_GAUSSIANS_SCALE = 4.0, 0.5, 1.414
+RINGS_RADII, RINGS_STD = 0.75 * np.arange(1, 5), 0.08   # _rings draws 0.75 * (1..4)
+
+
 def _eight_gaussians(rng, n):
     # centres on a circle of radius 4, std 0.5, all divided by 1.414 as in FFJORD
     angle = rng.integers(0, 8, n) * (np.pi / 4)
-    centres = 4 * np.stack([np.cos(angle), np.sin(angle)], 1)
-    return (centres + rng.normal(0, 0.5, (n, 2))) / 1.414
+    centres = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angle), np.sin(angle)], 1)
+    return (centres + rng.normal(0, EIGHT_GAUSSIANS_STD, (n, 2))) / EIGHT_GAUSSIANS_SCALE
 
 
 def _checkerboard(rng, n):
@@ -377,7 +381,22 @@ def _rings(rng, n):
     radius = 0.75 * rng.integers(1, 5, n)
     angle = rng.uniform(0, 2 * np.pi, n)
     xy = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
-    return xy + rng.normal(0, 0.08, (n, 2))
+    return xy + rng.normal(0, RINGS_STD, (n, 2))
+
+
+def toy_modes(name):
+    """The modes of a toy density made of separate modes, as its generator above draws
+    them, for the mode-collapse check: {"kind": "points", "centres": (8, 2), "std"} for
+    toy-8gaussians, {"kind": "circles", "radii": (4,), "std"} for toy-rings (each a mode,
+    its std the noise's); None for the other datasets."""
+    if name == "toy-8gaussians":
+        angle = np.arange(8) * (np.pi / 4)
+        centres = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angle), np.sin(angle)], 1)
+        return {"kind": "points", "centres": centres / EIGHT_GAUSSIANS_SCALE,
+                "std": EIGHT_GAUSSIANS_STD / EIGHT_GAUSSIANS_SCALE}
+    if name == "toy-rings":
+        return {"kind": "circles", "radii": RINGS_RADII.copy(), "std": RINGS_STD}
+    return None
 
 
 def _three_gaussians_1d(rng, n):
