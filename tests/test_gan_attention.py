@@ -91,3 +91,22 @@ def test_second_order_gradients():
 def test_bad_input_names_the_block():
     with pytest.raises(ValueError, match="SelfAttention2d"):
         _block(channels=8)(mg.zeros((1, 4, 2, 2)))
+
+
+def test_the_dcgan_nets_take_the_block_at_half_size_and_start_as_without_it():
+    from minigen.gan.networks import DCGANDiscriminator, DCGANGenerator
+    g = DCGANGenerator(6, (1, 8, 8), channels=8, generator=Generator(0), self_attention=True)
+    d = DCGANDiscriminator((1, 8, 8), channels=8, generator=Generator(1), self_attention=True)
+    blocks = [m for net in (g, d) for m in net.modules() if isinstance(m, SelfAttention2d)]
+    assert [b.channels for b in blocks] == [8, 8]
+    z = Generator(2).normal((4, 6))
+
+    def without_block(net, x):
+        for layer in net.body:
+            x = x if isinstance(layer, SelfAttention2d) else layer(x)
+        return x
+
+    with mg.no_grad():
+        np.testing.assert_array_equal(g(z).numpy(), without_block(g, z).numpy())
+        x = g(z)
+        np.testing.assert_array_equal(d.features(x).numpy(), without_block(d, x).numpy())

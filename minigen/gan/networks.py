@@ -12,6 +12,9 @@ gives one logit (or critic value) per example, (N,).
     DCGANDiscriminator  x -> Conv k4 s2 p1, LeakyReLU(0.2) -> Conv k4 s2 p1, BatchNorm,
                         LeakyReLU(0.2) -> flatten (the features) -> Linear -> (N,)
 
+self_attention=True puts SAGAN's block (minigen/gan/attention.py) into both at H/2: in G
+after the first transposed convolution, in D after the first convolution.
+
 With c = 64 on 8x8 digits these are exactly the checked config of issue 16 (Linear
 32 -> 512, reshape (128, 2, 2), ... ; D's Linear 512 -> 1). `norm` picks the generator's
 normalisation ("batch", "virtual" or "none"); the discriminator's batch norm can be left
@@ -32,6 +35,7 @@ from .. import functional as F
 from .. import nn
 from ..autograd import no_grad, tensor
 from ..ops import concatenate, exp, sqrt
+from .attention import SelfAttention2d
 
 LEAK = 0.2          # the LeakyReLU slope of every discriminator (DCGAN)
 NORMS = ("batch", "virtual", "none")
@@ -223,7 +227,7 @@ class DCGANGenerator(_Generator):
     """z (N, latent) -> images (N, C, H, W) in [-1, 1]; H and W multiples of 4."""
 
     def __init__(self, latent, shape, channels=64, norm="batch", reference_size=64,
-                 generator=None):
+                 generator=None, self_attention=False):
         super().__init__(latent, norm, reference_size, generator)
         c, height, width = shape
         if height % 4 or width % 4:
@@ -235,7 +239,14 @@ class DCGANGenerator(_Generator):
             self.normalisation(int(np.prod(self.start)), 1), nn.ReLU(), _Reshape(self.start),
             nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1, generator=generator),
             self.normalisation(channels, 2), nn.ReLU(),
+            *_attention(self_attention, channels, generator),
             nn.ConvTranspose2d(channels, c, 4, 2, 1, generator=generator), nn.Tanh())
+
+
+def _attention(wanted, channels, generator):
+    """SAGAN's self-attention block at the half-size maps of G and D (Zhang et al. 2019,
+    minigen/gan/attention.py), as a list of zero or one layers for a Sequential."""
+    return [SelfAttention2d(channels, generator=generator)] if wanted else []
 
 
 class _Reshape(nn.Module):
@@ -303,7 +314,7 @@ class DCGANDiscriminator(_Discriminator):
     (WGAN-GP, SN-GAN)."""
 
     def __init__(self, shape, channels=64, batch_norm=True, minibatch_kernels=0,
-                 spectral_norm=False, generator=None):
+                 spectral_norm=False, generator=None, self_attention=False):
         super().__init__(spectral_norm)
         c, height, width = shape
         if height % 4 or width % 4:
@@ -312,7 +323,7 @@ class DCGANDiscriminator(_Discriminator):
         features = 2 * channels * (height // 4) * (width // 4)
         self.body = nn.Sequential(
             self.wrap(nn.Conv2d(c, channels, 4, 2, 1, generator=generator), generator),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK), *_attention(self_attention, channels, generator),
             self.wrap(nn.Conv2d(channels, 2 * channels, 4, 2, 1, generator=generator),
                       generator),
             nn.BatchNorm2d(2 * channels) if batch_norm else nn.Identity(),
