@@ -14,7 +14,7 @@ from .ops import *  # noqa: F401,F403  (the op library: mg.exp, mg.sum, mg.einsu
 from .random import rand, randn
 
 # the building blocks, after the op library they are made of
-from . import data, distributions, functional, nn, optim  # noqa: E402
+from . import data, distributions, functional, linalg, nn, optim  # noqa: E402
 
 float32, float64, int64, int32, bool_ = "float32", "float64", "int64", "int32", "bool"
 cuda_available = backend.cuda_available

@@ -36,6 +36,15 @@ def elu_reference(x, alpha):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
+def cholesky_reference(a, upper):
+    return np.linalg.cholesky((a + a.swapaxes(-1, -2)) / 2, upper=upper)
+
+
+def eigh_reference(a):
+    w, v = np.linalg.eigh((a + a.swapaxes(-1, -2)) / 2)
+    return w, v * v[..., :1, :]
+
+
 # NumPy/SciPy for each spec of test_op_gradients whose function is not already generic (an
 # operator, a method, indexing), called as reference(*arrays, **params). The spec values are
 # small, so logsumexp is written out (SciPy's turns axis=() on a 0-d array into shape (1,)).
@@ -75,6 +84,13 @@ REFERENCES = {
     "arctan2": np.arctan2, "hypot": np.hypot, "logaddexp": np.logaddexp,
     "logaddexp2": np.logaddexp2, "remainder": np.remainder, "fmod": np.fmod,
     "fmax": np.fmax, "fmin": np.fmin,
+    "einsum_repeated_letters": lambda *xs, subscripts: np.einsum(subscripts, *xs),
+    "tensordot": np.tensordot, "dot_nd": np.dot, "inner": np.inner, "outer": np.outer,
+    "kron": np.kron, "trace": np.trace, "trace_method": np.trace, "diagonal": np.diagonal,
+    "diagonal_method": np.diagonal, "diag": np.diag, "tril": np.tril, "triu": np.triu,
+    "cross": np.cross, "inv": np.linalg.inv, "solve": np.linalg.solve, "det": np.linalg.det,
+    "slogdet": np.linalg.slogdet, "cholesky": cholesky_reference, "eigh": eigh_reference,
+    "vector_norm": np.linalg.norm, "matrix_norm": np.linalg.norm,
 }
 GENERIC = {"abs_operator", "clip", "negative", "add", "subtract", "multiply", "divide",
            "power_tensor_tensor", "power_tensor_scalar", "power_scalar_tensor",
@@ -458,3 +474,59 @@ def test_remainder_and_floor_division_operators_match_python():
         np.testing.assert_array_equal((b % mg.tensor(x[x != 0])).numpy(), b % x[x != 0])
     ints = mg.tensor([-7, 7])
     assert (ints % 3).dtype == np.int64 and (ints // 3).numpy().tolist() == [-3, 2]
+
+
+LINALG_ERRORS = [
+    (lambda: mg.linalg.inv(mg.ones(2, 3)), ValueError, r"inv: needs square matrices.*\(2, 3\)"),
+    (lambda: mg.linalg.det(mg.ones(3)), ValueError, r"det: needs square matrices"),
+    (lambda: mg.linalg.norm(mg.ones(2, 2), ord=2), NotImplementedError, r"ord=2 of a matrix"),
+    (lambda: mg.linalg.norm(mg.ones(2, 2), ord="nuc"), NotImplementedError, r"SVD"),
+    (lambda: mg.linalg.norm(mg.ones(3), ord="fro"), ValueError, r"for matrices"),
+    (lambda: mg.linalg.norm(mg.ones(2, 2, 2), ord=1), ValueError, r"vector or a matrix"),
+    (lambda: mg.linalg.norm(mg.ones(2, 2), axis=(0, 1, 0)), ValueError, r"repeated axis"),
+    (lambda: mg.cross(mg.ones(2), mg.ones(2)), ValueError, r"3 components"),
+    (lambda: mg.tensordot(mg.ones(2, 3), mg.ones(2, 3), 1), ValueError,
+     r"tensordot: axes \[1\] of shape \(2, 3\) do not match axes \[0\]"),
+    (lambda: mg.einsum("ii->i", mg.ones(2, 3)), ValueError, r"'i' of 'ii'.*sizes 2 and 3"),
+    (lambda: mg.diagonal(mg.ones(2, 2), 0, 1, -1), ValueError, r"both axis 1"),
+    (lambda: mg.diag(mg.ones(2, 2, 2)), ValueError, r"vector or a matrix"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", LINALG_ERRORS)
+def test_linalg_errors_name_the_op(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("name", ["det", "slogdet"])
+def test_gradient_of_det_at_a_singular_matrix_says_so(name):
+    a = mg.tensor([[1.0, 2.0], [2.0, 4.0]], dtype="float64", requires_grad=True)
+    out = getattr(mg.linalg, name)(a)
+    out = out.logabsdet if name == "slogdet" else out
+    with pytest.raises(np.linalg.LinAlgError, match=rf"{name}: the gradient at a singular"):
+        out.backward()
+
+
+def test_linalg_results_are_named_tuples_as_in_numpy():
+    a = mg.tensor([[2.0, 1.0], [1.0, 3.0]], dtype="float64")
+    sign, logabsdet = mg.linalg.slogdet(a)
+    assert mg.linalg.slogdet(a).logabsdet.item() == logabsdet.item()
+    np.testing.assert_allclose(logabsdet.item(), np.log(5.0))
+    w, v = mg.linalg.eigh(a)
+    np.testing.assert_allclose(mg.linalg.eigh(a).eigenvectors.numpy(), v.numpy())
+    np.testing.assert_allclose(mg.linalg.eigvalsh(a).numpy(), np.linalg.eigvalsh(a.numpy()))
+    np.testing.assert_allclose(mg.linalg.eigh(a, UPLO="U").eigenvalues.numpy(),
+                               np.linalg.eigh(a.numpy(), UPLO="U").eigenvalues)
+
+
+def test_einsum_optimize_gives_the_same_values_and_gradients():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s) for s in [(2, 3), (3, 4), (4, 2)]]
+    results = []
+    for optimize in (False, True):
+        xs = [mg.tensor(a, requires_grad=True) for a in arrays]
+        y = mg.einsum("ij,jk,kl->il", *xs, optimize=optimize)
+        results.append([y.numpy()] + [g.numpy() for g in mg.grad(y.sum(), xs)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

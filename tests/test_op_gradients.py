@@ -349,6 +349,225 @@ def einsum_cases(draw, expressions):
     return Case(einsum, [draw(smooth(s)) for s in operand_shapes], subscripts=subscripts)
 
 
+EINSUMS_WITH_REPEATS = ["ii->i", "ii", "lli", "iij->j", "ii,i->", "iji->ij", "...ii->...i",
+                        "iii->", "ij,jj->i"]
+
+
+@st.composite
+def tensordot_cases(draw):
+    """axes as an int, as two lists (negative axes, any order) or as two ints."""
+    shape = draw(shapes(max_dims=3, max_side=3))
+    count = draw(st.integers(0, len(shape)))
+    a_axes = draw(st.permutations(range(len(shape))))[:count]
+    extra = draw(shapes(max_dims=2, max_side=3))
+    b_shape = [shape[a] for a in a_axes] + list(extra)
+    b_order = draw(st.permutations(range(len(b_shape))))
+    b_shape = tuple(b_shape[i] for i in b_order)
+    b_axes = [b_order.index(i) for i in range(count)]
+    form = draw(st.sampled_from(["lists", "int", "ints"]))
+    if form == "int" or (form == "ints" and count != 1):
+        # the last `count` axes of a and the first of b, in order
+        a_shape = tuple(shape[a] for a in range(len(shape)) if a not in a_axes) + tuple(
+            shape[a] for a in a_axes)
+        b_shape = tuple(shape[a] for a in a_axes) + tuple(extra)
+        axes = count
+    else:
+        a_shape = shape
+        a_axes = [a - len(shape) * draw(st.booleans()) for a in a_axes]
+        axes = (a_axes[0], b_axes[0]) if form == "ints" else (a_axes, b_axes)
+    assume(math.prod(a_shape) <= MAX_SIZE and math.prod(b_shape) <= MAX_SIZE)
+    return Case(mg.tensordot, [draw(smooth(a_shape)), draw(smooth(b_shape))], axes=axes)
+
+
+@st.composite
+def dot_nd_cases(draw):
+    """np.dot beyond matrices: a (..., k) with b (k,) or b (..., k, m)."""
+    k = draw(st.integers(1, 3))
+    a_shape = draw(shapes(max_dims=2, max_side=3)) + (k,)
+    b_shape = (k,) if draw(st.booleans()) else (
+        draw(shapes(max_dims=1, max_side=2)) + (k, draw(st.integers(1, 3))))
+    assume(len(a_shape) > 2 or len(b_shape) > 2)
+    return Case(mg.dot, [draw(smooth(a_shape)), draw(smooth(b_shape))])
+
+
+@st.composite
+def inner_cases(draw):
+    k = draw(st.integers(1, 3))
+    a_shape, b_shape = (draw(shapes(max_dims=2, max_side=3)) + (k,) for _ in range(2))
+    if draw(st.booleans()):  # a 0-d operand: a product
+        a_shape, b_shape = draw(st.sampled_from([((), b_shape), (a_shape, ())]))
+    return Case(mg.inner, [draw(smooth(a_shape)), draw(smooth(b_shape))])
+
+
+@st.composite
+def two_operands(draw, fn, max_size=8):
+    a_shape, b_shape = (draw(shapes(max_dims=3, max_side=3).filter(
+        lambda s: math.prod(s) <= max_size)) for _ in range(2))
+    return Case(fn, [draw(smooth(a_shape)), draw(smooth(b_shape))])
+
+
+@st.composite
+def diagonal_cases(draw, fn):
+    """diagonal or trace of a drawn pair of axes (negative ones too), any offset."""
+    shape = draw(shapes(min_dims=2))
+    axis = st.integers(-len(shape), len(shape) - 1)
+    axis1 = draw(axis)
+    axis2 = draw(axis.filter(lambda a: a % len(shape) != axis1 % len(shape)))
+    offset = draw(st.integers(-shape[axis1], shape[axis2]))
+    return Case(fn, [draw(smooth(shape))], offset=offset, axis1=axis1, axis2=axis2)
+
+
+def diagonal_method(x, offset, axis1, axis2):
+    return x.diagonal(offset, axis1, axis2)
+
+
+def trace_method(x, offset, axis1, axis2):
+    return x.trace(offset, axis1, axis2)
+
+
+@st.composite
+def diag_cases(draw):
+    shape = draw(shapes(min_dims=1, max_dims=2))
+    k = draw(st.integers(-3, 3))
+    return Case(mg.diag, [draw(smooth(shape))], k=k)
+
+
+@st.composite
+def triangle_cases(draw, fn):
+    shape = draw(shapes(min_dims=1))
+    return Case(fn, [draw(smooth(shape))], k=draw(st.integers(-3, 3)))
+
+
+@st.composite
+def cross_cases(draw):
+    """3-vectors along drawn axes, leading dims that broadcast."""
+    a_lead, b_lead = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2,
+                                                             max_side=2)).input_shapes
+    a_axis = draw(st.integers(-len(a_lead) - 1, len(a_lead)))
+    b_axis = draw(st.integers(-len(b_lead) - 1, len(b_lead)))
+    a_shape, b_shape = list(a_lead), list(b_lead)
+    a_shape.insert(a_axis % (len(a_lead) + 1), 3)
+    b_shape.insert(b_axis % (len(b_lead) + 1), 3)
+    out_ndim = len(np.broadcast_shapes(a_lead, b_lead)) + 1
+    params = {"axisa": a_axis, "axisb": b_axis,
+              "axisc": draw(st.integers(-out_ndim, out_ndim - 1))}
+    if a_axis % len(a_shape) == len(a_shape) - 1 and b_axis % len(b_shape) == len(b_shape) - 1:
+        params = draw(st.sampled_from([{}, {"axis": -1}, params]))
+    return Case(mg.cross, [draw(smooth(tuple(a_shape))), draw(smooth(tuple(b_shape)))],
+                **params)
+
+
+# Matrix functions (mg.linalg).
+
+@st.composite
+def invertible(draw, batch=None, n=None, positive=False):
+    """Diagonally dominant matrices, well conditioned: diagonal entries of size 1.5 to 2
+    (either sign, or positive), the others at most 0.5 / n."""
+    n = n if n is not None else draw(st.integers(1, 3))
+    batch = batch if batch is not None else draw(shapes(max_dims=1, max_side=2))
+    diagonal = draw(hnp.arrays(np.float64, batch + (n,), elements=st.floats(1.5, 2.0)))
+    if not positive:
+        diagonal = diagonal * draw(hnp.arrays(np.float64, batch + (n,),
+                                              elements=st.sampled_from([1.0, -1.0])))
+    rest = draw(hnp.arrays(np.float64, batch + (n, n), elements=st.floats(-0.5, 0.5))) / n
+    return rest * (1 - np.eye(n)) + diagonal[..., None] * np.eye(n)
+
+
+def symmetric(x):
+    return (x + x.mT) * 0.5
+
+
+def inv(a):
+    return mg.linalg.inv(a)
+
+
+def solve(a, b):
+    return mg.linalg.solve(a, b)
+
+
+def det(a):
+    return mg.linalg.det(a)
+
+
+def slogdet(a):
+    return mg.linalg.slogdet(a)
+
+
+def cholesky(a, upper):
+    """Of the symmetric part: cholesky reads one triangle of a matrix taken as symmetric."""
+    return mg.linalg.cholesky(symmetric(a), upper=upper)
+
+
+def eigh(a):
+    """Eigenvalues, and eigenvectors times their first row: a product that does not change
+    when LAPACK flips an eigenvector's sign."""
+    w, v = mg.linalg.eigh(symmetric(a))
+    return w, v * v[..., :1, :]
+
+
+@st.composite
+def solve_cases(draw):
+    a = draw(invertible())
+    n = a.shape[-1]
+    b_shape = draw(st.sampled_from([(n,), (n, draw(st.integers(1, 2))),
+                                    a.shape[:-1] + (draw(st.integers(1, 2)),)]))
+    return Case(solve, [a, draw(smooth(b_shape))])
+
+
+@st.composite
+def cholesky_cases(draw):
+    return Case(cholesky, [draw(invertible(positive=True))], upper=draw(st.booleans()))
+
+
+@st.composite
+def eigh_cases(draw):
+    """Eigenvalues at least 0.2 apart: distinct diagonal entries 0.5 apart, the others at
+    most 0.05 (close eigenvalues make the eigenvectors' derivatives ill-conditioned)."""
+    n = draw(st.integers(1, 3))
+    batch = draw(shapes(max_dims=1, max_side=2))
+    diagonal = np.stack([np.array(draw(st.permutations(range(n))), dtype=np.float64) * 0.5
+                         for _ in range(math.prod(batch))]).reshape(batch + (n,))
+    rest = draw(hnp.arrays(np.float64, batch + (n, n), elements=st.floats(-0.05, 0.05)))
+    return Case(eigh, [rest * (1 - np.eye(n)) + diagonal[..., None] * np.eye(n) - 0.3])
+
+
+@st.composite
+def magnitudes(draw, shape):
+    """Values of either sign with distinct magnitudes, none within 0.075 of 0 (for max and
+    min of |x|)."""
+    x = draw(spaced(shape)) + 4.2
+    return x * draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([1.0, -1.0])))
+
+
+@st.composite
+def vector_norm_cases(draw):
+    shape = draw(shapes(min_dims=1))
+    x = draw(magnitudes(shape))
+    ord_ = draw(st.sampled_from([None, 2, 1, math.inf, -math.inf, 3, 0.5, -1, 0]))
+    if len(shape) == 1 and draw(st.booleans()):
+        return Case(mg.linalg.norm, [x], ord=ord_)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    return Case(mg.linalg.norm, [x], ord=ord_, axis=axis, keepdims=draw(st.booleans()))
+
+
+@st.composite
+def matrix_norm_cases(draw):
+    """Matrix norms; the sums whose max or min is taken stay 0.01 apart (no ties)."""
+    shape = draw(shapes(min_dims=2))
+    x = draw(magnitudes(shape))
+    ord_ = draw(st.sampled_from(["fro", None, 1, -1, math.inf, -math.inf]))
+    axes = draw(st.permutations(range(len(shape))))[:2]
+    axes = [a - len(shape) * draw(st.booleans()) for a in axes]
+    if ord_ in (1, -1, math.inf, -math.inf):
+        summed = axes[0] if ord_ in (1, -1) else axes[1]
+        sums = np.moveaxis(np.abs(x).sum(axis=summed, keepdims=True), axes, (-2, -1))
+        gaps = np.diff(np.sort(sums.reshape(-1, sums.shape[-2] * sums.shape[-1]), -1), axis=-1)
+        assume(gaps.size == 0 or gaps.min() > 0.01)
+    if len(shape) == 2 and draw(st.booleans()):
+        return Case(mg.linalg.norm, [x], ord=ord_)
+    return Case(mg.linalg.norm, [x], ord=ord_, axis=tuple(axes), keepdims=draw(st.booleans()))
+
+
 # Shape ops.
 
 def prime_factors(n):
@@ -685,6 +904,28 @@ SPECS = {
     "dot": dot_cases(),
     "einsum": einsum_cases(EINSUMS),
     "einsum_ellipsis": einsum_cases(EINSUMS_WITH_ELLIPSIS),
+    "einsum_repeated_letters": einsum_cases(EINSUMS_WITH_REPEATS),
+    "tensordot": tensordot_cases(),
+    "dot_nd": dot_nd_cases(),
+    "inner": inner_cases(),
+    "outer": two_operands(mg.outer),
+    "kron": two_operands(mg.kron, max_size=6),
+    "trace": diagonal_cases(mg.trace),
+    "trace_method": diagonal_cases(trace_method),
+    "diagonal": diagonal_cases(mg.diagonal),
+    "diagonal_method": diagonal_cases(diagonal_method),
+    "diag": diag_cases(),
+    "tril": triangle_cases(mg.tril),
+    "triu": triangle_cases(mg.triu),
+    "cross": cross_cases(),
+    "inv": st.builds(lambda a: Case(inv, [a]), invertible()),
+    "solve": solve_cases(),
+    "det": st.builds(lambda a: Case(det, [a]), invertible()),
+    "slogdet": st.builds(lambda a: Case(slogdet, [a]), invertible()),
+    "cholesky": cholesky_cases(),
+    "eigh": eigh_cases(),
+    "vector_norm": vector_norm_cases(),
+    "matrix_norm": matrix_norm_cases(),
     "reshape": reshape_cases(),
     "transpose": transpose_cases(),
     "swapaxes": swapaxes_cases(),
@@ -838,6 +1079,20 @@ KINKS = {
     "round at a half": (lambda x: mg.round(x).sum(), [[0.5, 1.5]], [[0.0, 0.0]]),
     "remainder by 0": (lambda a, b: mg.remainder(a, b).sum(), [[1.0], [0.0]],
                        [[1.0], [0.0]]),
+    "norm at 0": (lambda x: mg.linalg.norm(x), [[0.0, 0.0]], [[0.0, 0.0]]),
+    "norm along an axis, one vector 0": (
+        lambda x: mg.linalg.norm(x, axis=1), [[[0.0, 0.0], [3.0, 4.0]]],
+        [[[0.0, 0.0], [0.6, 0.8]]]),
+    "3-norm at 0": (lambda x: mg.linalg.norm(x, ord=3), [[0.0, 0.0]], [[0.0, 0.0]]),
+    "0.5-norm with an entry 0": (lambda x: mg.linalg.norm(x, ord=0.5), [[0.0, 4.0]],
+                                 [[0.0, 1.0]]),
+    "Frobenius norm at 0": (lambda x: mg.linalg.norm(x, "fro"), [np.zeros((2, 2))],
+                            [np.zeros((2, 2))]),
+    "eigenvalues, repeated": (lambda a: mg.linalg.eigh(symmetric(a)).eigenvalues,
+                              [2 * np.eye(3)], [np.eye(3)]),
+    "eigenvectors of a repeated eigenvalue": (
+        lambda a: mg.linalg.eigh(symmetric(a)).eigenvectors ** 2, [np.diag([1.0, 1.0, 2.0])],
+        [np.zeros((3, 3))]),
 }
 
 

@@ -10,28 +10,31 @@ from .elementwise import (abs, absolute, add, ceil, clip, cos, divide, elu, equa
                           minimum, mod, multiply, nan_to_num, negative, not_equal, power,
                           reciprocal, relu, remainder, rint, round, select, sigmoid, sign, sin,
                           softplus, sqrt, square, subtract, tanh, true_divide, trunc, where)
-from .linalg import dot, einsum, matmul
+from .linalg import cross, dot, einsum, inner, kron, matmul, outer, tensordot, trace
 from .reduce import (argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
                      softmax, std, sum, var)
-from .shape import (argsort, astype, broadcast_to, concatenate, expand_dims, flatten, flip,
-                    getitem, moveaxis, pad, repeat, reshape, sort, split, squeeze, stack,
-                    swapaxes, take, take_along_axis, tile, transpose)
+from .shape import (argsort, astype, broadcast_to, concatenate, diag, diagonal, expand_dims,
+                    flatten, flip, getitem, moveaxis, pad, repeat, reshape, sort, split,
+                    squeeze, stack, swapaxes, take, take_along_axis, tile, transpose, tril,
+                    triu)
 
 __all__ = [
-    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
-    "arctanh", "argmax", "argmin", "argsort", "astype", "broadcast_to", "cbrt", "ceil",
-    "clip", "concatenate", "cos", "cosh", "cumsum", "deg2rad", "degrees", "divide", "dot",
-    "einsum", "elu", "equal", "erf", "exp", "exp2", "expand_dims", "expm1", "fabs", "fix",
-    "flatten", "flip", "floor", "floor_divide", "fmax", "fmin", "fmod", "gelu", "getitem",
-    "greater", "greater_equal", "hypot", "isfinite", "isinf", "isnan", "leaky_relu", "less",
-    "less_equal", "log", "log10", "log1p", "log2", "log_sigmoid", "log_softmax",
-    "logaddexp", "logaddexp2", "logical_not", "logsumexp", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "negative",
-    "not_equal", "pad", "power", "prod", "rad2deg", "radians", "reciprocal", "relu",
+    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
+    "arctan2", "arctanh", "argmax", "argmin", "argsort", "astype", "broadcast_to", "cbrt",
+    "ceil", "clip", "concatenate", "cos", "cosh", "cross", "cumsum", "deg2rad", "degrees",
+    "diag", "diagonal", "divide", "dot", "einsum", "elu", "equal", "erf", "exp", "exp2",
+    "expand_dims", "expm1", "fabs", "fix", "flatten", "flip", "floor", "floor_divide",
+    "fmax", "fmin", "fmod", "gelu", "getitem", "greater", "greater_equal", "hypot",
+    "inner", "isfinite", "isinf", "isnan", "kron", "leaky_relu", "less", "less_equal",
+    "log", "log10", "log1p", "log2", "log_sigmoid", "log_softmax", "logaddexp",
+    "logaddexp2", "logical_not", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "negative", "not_equal",
+    "outer", "pad", "power", "prod", "rad2deg", "radians", "reciprocal", "relu",
     "remainder", "repeat", "reshape", "rint", "round", "select", "sigmoid", "sign", "sin",
     "sinh", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack",
-    "std", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tan", "tanh", "tile",
-    "transpose", "true_divide", "trunc", "var", "where",
+    "std", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tan", "tanh",
+    "tensordot", "tile", "trace", "transpose", "tril", "triu", "true_divide", "trunc",
+    "var", "where",
 ]
 
 
@@ -55,7 +58,7 @@ _METHODS = [exp, log, log1p, expm1, sqrt, square, abs, sin, cos, tanh, sigmoid, 
             relu, clip, sum, mean, var, std, max, min, prod, cumsum, logsumexp, softmax,
             log_softmax, log_sigmoid, matmul, dot, reshape, transpose, swapaxes, moveaxis,
             expand_dims, squeeze, broadcast_to, pad, flip, repeat, take, sort, argsort, argmax,
-            argmin, astype, flatten, tile, round]
+            argmin, astype, flatten, tile, round, trace, diagonal]
 
 for _name, _fn in _OPERATORS.items():
     setattr(Tensor, _name, _fn)

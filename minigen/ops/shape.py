@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
+from .elementwise import where
 from .reduce import normalize_axes
 
 
@@ -323,3 +324,43 @@ def astype(x, dtype):
 
 def flatten(x):
     return reshape(x, -1)
+
+
+def _diagonal_indices(n, m, offset, device):
+    """Row and column indices of the `offset` diagonal of an n x m matrix."""
+    length = max(0, min(n, m - offset) if offset >= 0 else min(n + offset, m))
+    i = np.arange(length)
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    return backend.to_device(rows, device), backend.to_device(cols, device)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    """The diagonal of the (axis1, axis2) planes as a new last axis (np.diagonal), by
+    indexing: its gradient puts g back on the diagonal."""
+    a1, a2 = (normalize_axes(a, x.ndim, "diagonal")[0] for a in (axis1, axis2))
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 are both axis {a1}")
+    planes = moveaxis(x, (a1, a2), (-2, -1))
+    rows, cols = _diagonal_indices(*planes.shape[-2:], offset, x.device)
+    return GetItem.apply(planes, key=(Ellipsis, rows, cols))
+
+
+def diag(v, k=0):
+    """A square matrix with the vector v on its k-th diagonal, or the k-th diagonal of a
+    matrix v (np.diag)."""
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ValueError(f"diag: needs a vector or a matrix, not shape {v.shape}")
+    n = v.shape[0] + abs(k)
+    return IndexAdd.apply(v, key=_diagonal_indices(n, n, k, v.device), shape=(n, n))
+
+
+def tril(x, k=0):
+    """Zeros above the k-th diagonal of the last two axes (np.tril); gradient likewise."""
+    return where(backend.xp_of(x.data).tri(*x.shape[-2:], k=k, dtype=bool), x, 0)
+
+
+def triu(x, k=0):
+    """Zeros below the k-th diagonal of the last two axes (np.triu)."""
+    return where(~backend.xp_of(x.data).tri(*x.shape[-2:], k=k - 1, dtype=bool), x, 0)
