@@ -16,6 +16,10 @@ The truncation trick: at sampling time, draw z from a truncated normal, each com
 resampled until |z_i| < threshold. Smaller thresholds give samples nearer the modes: better
 quality, less variety (the trade-off that FID and KID over a sweep of thresholds show).
 Training always uses the full N(0, I).
+
+`BigGANTricks` gives a GAN model both as config keys: mix it in before the base,
+`class Model(BigGANTricks, GAN)`, and register `orthogonal=0.0` (beta; 0: off) and
+`truncation=None` (the threshold; none: the full normal at sampling too).
 """
 import numpy as np
 
@@ -77,3 +81,30 @@ def truncated_normal(generator, shape, threshold):
         z[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(z) >= threshold
     return z.astype(np.float32)
+
+
+class BigGANTricks:
+    """Mixin for a GAN (minigen.gan.model.GAN) whose generator reads z ~ N(0, I) of size
+    `latent`: adds beta R(W) to the generator's loss (logged as orthogonal_penalty) and
+    draws a truncated z whenever the model is not training (samples and evaluation)."""
+
+    def __init__(self, spec, generator, orthogonal=0.0, truncation=None, **config):
+        if not float(orthogonal) >= 0:
+            raise ValueError(f"orthogonal={orthogonal}: the penalty's weight beta must be "
+                             f">= 0")
+        self.orthogonal = float(orthogonal)
+        self.truncation = check_truncation(truncation)
+        super().__init__(spec, generator, **config)
+
+    def noise(self, n, generator):
+        if self.truncation is None or self.training:
+            return super().noise(n, generator)
+        return tensor(truncated_normal(generator, (n, self.latent), self.truncation),
+                      device=self.device)
+
+    def g_loss(self, fake, batch, generator):
+        loss, logs = super().g_loss(fake, batch, generator)
+        if not self.orthogonal:
+            return loss, logs
+        penalty = orthogonal_penalty(self.G, self.orthogonal)
+        return loss + penalty, {**logs, "orthogonal_penalty": penalty.item()}
