@@ -5,7 +5,11 @@ the command line."""
 import numpy as np
 import pytest
 
+from clicheck import train_sample_eval
+from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+
 import minigen as mg
+from minigen import trainer
 from minigen.gan.style import AdaIN, NoiseInput, StyleGenerator, instance_norm, start_size
 from minigen.random import Generator
 
@@ -43,9 +47,10 @@ def test_an_untrained_adain_is_instance_norm():
 def test_noise_changes_only_the_scaled_channels():
     layer = NoiseInput(channels=4)
     x = Generator(0).normal((2, 4, 5, 5))
-    np.testing.assert_array_equal(layer(x, Generator(1)).numpy(), x.numpy())
+    noise = [Generator(s).normal((2, 1, 5, 5)) for s in (1, 2)]
+    np.testing.assert_array_equal(layer(x, noise[0]).numpy(), x.numpy())
     layer.weight = mg.nn.Parameter(np.array([0.0, 0.5, 0.0, -2.0], dtype=np.float32))
-    a, b = layer(x, Generator(1)).numpy(), layer(x, Generator(2)).numpy()
+    a, b = layer(x, noise[0]).numpy(), layer(x, noise[1]).numpy()
     changed = np.abs(a - b).max(axis=(0, 2, 3)) > 0
     assert changed.tolist() == [False, True, False, True]
     # one noise image shared by the channels, each scaled by its weight
@@ -57,21 +62,29 @@ def test_generator_noise_matters_only_where_scaled():
     gen = StyleGenerator((1, 8, 8), latent=6, style_dim=8, channels=16, mapping_layers=2,
                          generator=Generator(0))
     z = Generator(1).normal((3, 6))
+    noises = [Generator(s).normal((3, gen.noise_size)) for s in (5, 6)]
     with mg.no_grad():
-        same = [gen(z, Generator(s)).numpy() for s in (5, 6)]
+        same = [gen(z, noise).numpy() for noise in noises]
         np.testing.assert_array_equal(*same)  # every noise scale is 0 at the start
         gen.noise_inputs()[-1].weight = mg.nn.Parameter(np.full(8, 0.3, dtype=np.float32))
-        different = [gen(z, Generator(s)).numpy() for s in (5, 6)]
-    assert np.abs(different[0] - different[1]).max() > 1e-3
+        different = [gen(z, noise).numpy() for noise in noises]
+        assert np.abs(different[0] - different[1]).max() > 1e-3
+        # only the last layer's noise is scaled: the other layers' noise images do nothing
+        last = gen.sides[-1] ** 2
+        mixed = np.concatenate([noises[1].numpy()[:, :-last], noises[0].numpy()[:, -last:]],
+                               axis=1)
+        np.testing.assert_array_equal(gen(z, mg.tensor(mixed)).numpy(), different[0])
 
 
 def test_generator_shapes_and_start_sizes():
     assert start_size(8) == 4 and start_size(28) == 7 and start_size(16) == 4
+    gen = StyleGenerator((1, 28, 28), latent=5, style_dim=8, channels=16, mapping_layers=1)
+    assert gen.sides == [7, 7, 14, 14, 28, 28] and gen.noise_size == 2 * (49 + 196 + 784)
     for shape in ((1, 8, 8), (1, 28, 28)):
         gen = StyleGenerator(shape, latent=5, style_dim=8, channels=16, mapping_layers=1,
                              generator=Generator(0))
         assert gen.constant.shape[2] == start_size(shape[1])
-        y = gen(Generator(1).normal((2, 5)), Generator(2))
+        y = gen(Generator(1).normal((2, 5)), Generator(2).normal((2, gen.noise_size)))
         assert y.shape == (2,) + shape and np.abs(y.numpy()).max() <= 1.0
 
 
@@ -80,7 +93,8 @@ def test_every_generator_weight_gets_a_gradient():
                          generator=Generator(0))
     for layer in gen.noise_inputs():  # nonzero noise scales, so their inputs matter
         layer.weight = mg.nn.Parameter(np.full(layer.weight.shape, 0.1, dtype=np.float32))
-    (gen(Generator(1).normal((4, 5)), Generator(2)) ** 2).sum().backward()
+    (gen(Generator(1).normal((4, 5)), Generator(2).normal((4, gen.noise_size))) ** 2) \
+        .sum().backward()
     for name, p in gen.named_parameters():
         assert p.grad is not None and np.abs(p.grad.numpy()).max() > 0, name
 
@@ -91,3 +105,16 @@ def test_bad_sizes_name_the_key(bad, key):
     args = dict(latent=5, style_dim=8, channels=16, mapping_layers=2)
     with pytest.raises(ValueError, match=key):
         StyleGenerator((1, 8, 8), **{**args, **bad})
+
+
+def test_cli_train_sample_eval(tmp_path, capsys, tiny_classifier):
+    metrics = train_sample_eval("stylegan", "digits", [
+        "--steps", "3", "--batch-size", "16", "--config", "channels=16", "style_dim=8",
+        "latent=8", "mapping_layers=2", "eval_samples=40"], tmp_path, capsys)
+    for key in ("test_fid_local", "test_kid_local", "test_is_local", "test_d_fake"):
+        assert np.isfinite(metrics[key]), key
+    assert (tmp_path / "run" / "noise.png").is_file()
+    run = trainer.Run.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert isinstance(run.model.G, StyleGenerator)
+    a, b = (trainer.sample_examples(run.model, 5, Generator(9)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)  # z and the noise images come from one stream

@@ -60,16 +60,14 @@ class AdaIN(nn.Module):
 
 
 class NoiseInput(nn.Module):
-    """x + B * noise: one N(0, 1) value per pixel, shared by the channels, scaled by a
-    learned factor per channel (B, 0 at the start)."""
+    """x + B * noise: one N(0, 1) image (N, 1, H, W) per layer, shared by the channels,
+    scaled by a learned factor per channel (B, 0 at the start)."""
 
     def __init__(self, channels):
         super().__init__()
         self.weight = nn.Parameter(np.zeros(channels, dtype=np.float32))
 
-    def forward(self, x, generator):
-        n, _, h, w = x.shape
-        noise = generator.normal((n, 1, h, w), dtype=x.dtype, device=x.device)
+    def forward(self, x, noise):
         return x + self.weight.reshape(1, -1, 1, 1) * noise
 
 
@@ -105,12 +103,12 @@ class StyleLayer(nn.Module):
         self.noise = NoiseInput(out_channels)
         self.adain = AdaIN(out_channels, style_dim, generator=generator)
 
-    def forward(self, x, w, generator):
+    def forward(self, x, w, noise):
         if self.upsample:
             x = F.upsample_nearest(x, 2)
         if self.conv is not None:
             x = self.conv(x)
-        return self.adain(leaky_relu(self.noise(x, generator), SLOPE), w)
+        return self.adain(leaky_relu(self.noise(x, noise), SLOPE), w)
 
 
 def start_size(size, smallest=4):
@@ -124,7 +122,11 @@ def start_size(size, smallest=4):
 class StyleGenerator(nn.Module):
     """The generator of figure 1b for images of `shape` (C, H, H), H = s0 * 2^k: the
     mapping network, a learned constant of s0 x s0, two style layers per resolution with
-    `channels` halved at each doubling (at least 8), and a 1x1 conv to the image, tanh."""
+    `channels` halved at each doubling (at least 8), and a 1x1 conv to the image, tanh.
+
+    Its inputs are z (N, latent) and the noise images of every layer laid end to end,
+    (N, noise_size), both N(0, I): the model draws them together, so that a sample is a
+    function of the generator's random stream alone."""
 
     def __init__(self, shape, latent, style_dim=64, channels=64, mapping_layers=4,
                  generator=None):
@@ -139,23 +141,31 @@ class StyleGenerator(nn.Module):
         doublings = int(np.log2(height // s0))
         self.mapping = MappingNetwork(latent, style_dim, mapping_layers, generator)
         self.constant = nn.Parameter(np.ones((1, channels, s0, s0), dtype=np.float32))
-        layers, width_now = [], channels
+        layers, width_now, self.sides = [], channels, []
         for level in range(doublings + 1):
             out = max(channels >> level, 8)
             layers.append(StyleLayer(width_now, out, style_dim, conv=level > 0,
                                      upsample=level > 0, generator=generator))
             layers.append(StyleLayer(out, out, style_dim, generator=generator))
+            self.sides += [s0 << level] * 2
             width_now = out
         self.layers = nn.ModuleList(layers)
         self.to_image = nn.Conv2d(width_now, c, 1, generator=generator)
+        self.noise_size = sum(side * side for side in self.sides)
 
-    def forward(self, z, generator):
-        """Images (N, C, H, W) in [-1, 1] for latents z (N, latent); the noise inputs are
-        drawn from `generator`."""
+    def forward(self, z, noise):
+        """Images (N, C, H, W) in [-1, 1] for latents z (N, latent) and the layers' noise
+        images (N, noise_size)."""
+        if noise.shape != (len(z), self.noise_size):
+            raise ValueError(f"StyleGenerator: expected noise ({len(z)}, {self.noise_size}), "
+                             f"got {noise.shape}")
         w = self.mapping(z)
         x = self.constant.broadcast_to((len(z),) + self.constant.shape[1:])
-        for layer in self.layers:
-            x = layer(x, w, generator)
+        start = 0
+        for layer, side in zip(self.layers, self.sides):
+            image = noise[:, start:start + side * side].reshape(len(z), 1, side, side)
+            x = layer(x, w, image)
+            start += side * side
         return self.to_image(x).tanh()
 
     def noise_inputs(self):
