@@ -21,7 +21,9 @@ checkpoints, metrics, pictures), so a family never needs a trainer of its own:
     validation_goal           "min" or "max"
     sample(n, gen, labels)    n new examples as a NumPy array in the data's own format
                               (uint8 levels for discrete images, float for continuous data)
-    draw(samples, path, ref)  the picture of samples (by default chosen by the data's kind)
+    draw(samples, path, ref)  the picture of samples (by default chosen by the data's kind);
+                              at the end, and at each evaluation where
+                              pictures_at_evaluation is set
     extra_state()             model state that is not a parameter (a replay buffer, a
     load_extra_state(state)   codebook's running counts), saved in the checkpoint
 
@@ -83,6 +85,9 @@ class Model(nn.Module):
     features = None
     validation_metric = "nll_nats"
     validation_goal = "min"
+    # draw samples.png (and its companions) again at each periodic evaluation (--config
+    # eval_every=N); for models that sample fast (GANs), not for one pass per pixel
+    pictures_at_evaluation = False
 
     def __init__(self, spec):
         super().__init__()

@@ -387,7 +387,8 @@ class Run:
         steps (and with every evaluation), a checkpoint every checkpoint_every steps."""
         cfg, step = self.config, self.step
         row = {}
-        if cfg["eval_every"] and step % cfg["eval_every"] == 0:
+        evaluated = cfg["eval_every"] and step % cfg["eval_every"] == 0
+        if evaluated:
             row.update(prefixed("test", self.evaluate("test"), self.spec))
         if self.early_stop and step % self.early_stop == 0:
             valid = self.evaluate("valid")
@@ -407,6 +408,8 @@ class Run:
                    "seconds": round(self.train_seconds, 3)}
             self.period = {}
             self._log(row)
+        if evaluated and self.model.pictures_at_evaluation:
+            self.draw_pictures()
         if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 \
                 and step < cfg["steps"]:
             self.save()
@@ -453,6 +456,18 @@ class Run:
                     self._write_log(fields, kept)
 
     # results ---------------------------------------------------------------------------
+    def draw_pictures(self):
+        """samples.png and the model's companions to it, with the evaluation weights;
+        returns their names. Drawn apart, then moved in: metrics.json lists every picture
+        of the run (reconstructions.png, losses.png, ...)."""
+        with self.evaluation_weights(), runfolder.scratch(self.out) as drawn:
+            draw_samples(self.model, self.spec, os.path.join(drawn, "samples.png"),
+                         Generator([self.seed, 2]), self.x_train)
+            names = sorted(os.listdir(drawn))
+            for name in names:
+                os.replace(os.path.join(drawn, name), os.path.join(self.out, name))
+        return names
+
     def finish(self):
         """Test metrics (for the best validation step under early stopping), samples.png
         and metrics.json."""
@@ -468,14 +483,7 @@ class Run:
             metrics.update({"best_step": self.best["step"], "early_stop_metric":
                             self.best["metric"], self.best["metric"]: self.best["value"]})
         metrics.update(prefixed("test", self.evaluate("test", final=True), self.spec))
-        # drawn apart, then moved in: metrics.json lists every picture of the run, the
-        # model's companions to samples.png (reconstructions.png, ...) included
-        with self.evaluation_weights(), runfolder.scratch(self.out) as drawn:
-            draw_samples(self.model, self.spec, os.path.join(drawn, "samples.png"),
-                         Generator([self.seed, 2]), self.x_train)
-            metrics["pictures"] = sorted(os.listdir(drawn))
-            for name in metrics["pictures"]:
-                os.replace(os.path.join(drawn, name), os.path.join(self.out, name))
+        metrics["pictures"] = self.draw_pictures()
         write_json(os.path.join(self.out, "metrics.json"), metrics)
         return metrics
 

@@ -80,6 +80,7 @@ class GAN(Model):
     """See the module docstring."""
 
     validation_goal = "min"
+    pictures_at_evaluation = True
 
     def __init__(self, spec, generator, loss="nonsaturating", latent=32,
                  hidden=(128, 128, 128), channels=64, n_critic=1, d_lr=2e-4, g_lr=2e-4,
