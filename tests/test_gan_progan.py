@@ -4,7 +4,11 @@ standard deviation; and `progan` (its alpha schedule, kept through a resume) end
 import numpy as np
 import pytest
 
+from clicheck import train_sample_eval
+from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+
 import minigen as mg
+from minigen import cli, models, trainer
 from minigen import functional as F
 from minigen.gan.progressive import (ProgressiveDiscriminator, ProgressiveGenerator, fade,
                                      minibatch_stddev, pixel_norm)
@@ -69,3 +73,71 @@ def test_minibatch_stddev_is_one_channel_of_the_batchs_spread():
     np.testing.assert_allclose(y[:, 3], expected, rtol=1e-5)
     same = minibatch_stddev(mg.tensor(np.repeat(x.numpy()[:1], 5, axis=0)), eps=0.0)
     np.testing.assert_allclose(same.numpy()[:, 3], 0.0, atol=1e-6)  # a collapsed batch: 0
+
+
+def _model(**config):
+    spec = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
+    entry = models.get("progan")
+    return entry.cls(spec, Generator(0), **models.model_config(models.make_config(
+        entry, {"channels": 8, "latent": 6, "low_steps": 3, "fade_steps": 4, **config})))
+
+
+def test_the_alpha_schedule():
+    model = _model()
+    alphas, half = [], []
+    for step in range(10):
+        model.steps_done = step
+        alphas.append(model.alpha)
+        half.append(model.half_size)
+    assert alphas == [0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    assert half == [True] * 3 + [False] * 7
+    model.eval()
+    model.steps_done = 0
+    assert not model.half_size  # samples are always full size
+
+
+def test_the_game_runs_at_the_schedules_resolution():
+    model = _model()
+    x = mg.tensor(np.random.default_rng(0).integers(0, 17, (4, 1, 8, 8)))
+    z = model.noise(4, Generator(1))
+    assert model.scale(x).shape == (4, 1, 4, 4) and model.generate(z).shape == (4, 1, 4, 4)
+    model.steps_done = 5  # alpha 0.5: full size, the real images faded too
+    real = model.scale(x).numpy()
+    whole = x.numpy() / 16 * 2 - 1
+    blurred = F.upsample_nearest(F.avg_pool2d(mg.tensor(whole), 2), 2).numpy()
+    np.testing.assert_allclose(real, 0.5 * blurred + 0.5 * whole, rtol=1e-5, atol=1e-6)
+    assert model.generate(z).shape == (4, 1, 8, 8)
+
+
+def test_steps_advance_the_schedule_and_resume_is_exact(tmp_path):
+    config = ["steps=9", "batch_size=8", "channels=8", "latent=6", "low_steps=3",
+              "fade_steps=4", "checkpoint_every=100"]
+    whole = trainer.Run("progan", "digits", seed=1, out=tmp_path / "whole", config=config)
+    whole.train(progress=False)
+    assert whole.model.steps_done == 9 and whole.model.alpha == 1.0
+    assert trainer.train("progan", "digits", seed=1, out=tmp_path / "parts", config=config,
+                         progress=False, stop_after=5) is None
+    resumed = trainer.Run.from_checkpoint(tmp_path / "parts" / "checkpoint.npz")
+    assert resumed.model.steps_done == 5 and resumed.model.alpha == 0.5
+    resumed.train(progress=False)
+    expected, got = whole.state(), resumed.state()
+    for key in expected["params"]:
+        np.testing.assert_array_equal(got["params"][key], expected["params"][key])
+    with open(tmp_path / "parts" / "log.csv") as f:
+        assert "alpha" in f.readline()
+
+
+def test_cli_train_sample_eval(tmp_path, capsys, tiny_classifier):
+    metrics = train_sample_eval("progan", "digits", [
+        "--steps", "4", "--batch-size", "16", "--config", "channels=8", "latent=8",
+        "low_steps=2", "fade_steps=1", "eval_samples=40"], tmp_path, capsys)
+    for key in ("test_fid_local", "test_kid_local", "test_d_real"):
+        assert np.isfinite(metrics[key]), key
+
+
+@pytest.mark.parametrize("config, key", [(["fade_steps=0"], "fade_steps"),
+                                         (["low_steps=-1"], "low_steps")])
+def test_bad_config_names_the_key(tmp_path, capsys, config, key):
+    assert cli.main(["train", "progan", "--data", "digits", "--out", str(tmp_path / "r"),
+                     "--quiet", "--steps", "1", "--config", *config]) != 0
+    assert key in capsys.readouterr().err
