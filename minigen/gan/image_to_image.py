@@ -11,7 +11,10 @@ output share (here the upper half of a digit) need not squeeze through the bottl
     [d1, e1]  -> convT k4 s2, tanh             -> y (C, H)
 
 The noise of a conditional GAN comes from dropout, as in the paper (the generator learns to
-ignore a z input); here only in training, so a trained model's output is deterministic.
+ignore a z input): `keep` is the dropout mask of d1, drawn by the model as its noise (so a
+step is a function of the run's random stream) and scaled by 1 / (1 - dropout); without
+one (samples, evaluation) there is no dropout, and a trained model's output is
+deterministic.
 
 PatchDiscriminator ("PatchGAN"): D sees the pair (input, output) as 2C channels and gives
 one logit per patch, a map (N, 1, H/2, W/2) of which each entry sees a 12x12 window: it
@@ -35,13 +38,22 @@ class UNetGenerator(nn.Module):
         self.norm2 = nn.BatchNorm2d(2 * channels)
         self.up1 = nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1, generator=generator)
         self.norm_up1 = nn.BatchNorm2d(channels)
-        self.dropout = nn.Dropout(dropout)
         self.up2 = nn.ConvTranspose2d(2 * channels, c, 4, 2, 1, generator=generator)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout}: the share of d1 dropped must be in [0, 1)")
+        self.dropout = float(dropout)
+        self.keep_shape = (channels, height // 2, width // 2)
 
-    def forward(self, x):
+    def draw_keep(self, n, generator, device="cpu"):
+        """A dropout mask (n,) + keep_shape of d1: 1 with probability 1 - dropout."""
+        return generator.bernoulli(1.0 - self.dropout, (n,) + self.keep_shape, device)
+
+    def forward(self, x, keep=None):
         e1 = leaky_relu(self.down1(x), SLOPE)
         e2 = leaky_relu(self.norm2(self.down2(e1)), SLOPE)
-        d1 = self.dropout(relu(self.norm_up1(self.up1(e2))))
+        d1 = relu(self.norm_up1(self.up1(e2)))
+        if keep is not None:
+            d1 = d1 * keep * (1.0 / (1.0 - self.dropout))
         return self.up2(concatenate([d1, e1], axis=1)).tanh()
 
 
