@@ -6,6 +6,7 @@ The ops draw their cases from the specs of test_op_gradients, so both files cove
 ops with the same parameters. Each case is run in float32 and float64 and compared with a
 float64 NumPy/SciPy reference on the very same values; the result must keep the input dtype.
 """
+import functools
 import operator
 
 import hypothesis.extra.numpy as hnp
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.special as sp
 from hypothesis import given, settings
-from test_op_gradients import SPECS, as_list, axis_args, broadcast_shapes, shapes
+from test_op_gradients import SPECS, as_list, axis_args, broadcast_shapes, diff_with, shapes
 
 import minigen as mg
 from minigen.kernels import parallel
@@ -91,6 +92,26 @@ REFERENCES = {
     "cross": np.cross, "inv": np.linalg.inv, "solve": np.linalg.solve, "det": np.linalg.det,
     "slogdet": np.linalg.slogdet, "cholesky": cholesky_reference, "eigh": eigh_reference,
     "vector_norm": np.linalg.norm, "matrix_norm": np.linalg.norm,
+    # minigen's partition gathers by np.argpartition, which puts the other values in the
+    # same places as np.partition (both run one introselect)
+    "partition": np.partition, "ravel": np.ravel, "ravel_method": np.ravel,
+    "flatten_method": np.ravel, "roll": np.roll, "rot90": np.rot90, "rollaxis": np.rollaxis,
+    "append": np.append, "hstack": lambda *xs, name: np.hstack(xs),
+    "vstack": lambda *xs, name: np.vstack(xs), "row_stack": lambda *xs, name: np.vstack(xs),
+    "dstack": lambda *xs, name: np.dstack(xs),
+    "column_stack": lambda *xs, name: np.column_stack(xs),
+    "array_split": np.array_split, "hsplit": np.hsplit, "vsplit": np.vsplit,
+    "dsplit": np.dsplit, "atleast_1d": lambda *xs, ndim: np.atleast_1d(*xs),
+    "atleast_2d": lambda *xs, ndim: np.atleast_2d(*xs),
+    "atleast_3d": lambda *xs, ndim: np.atleast_3d(*xs),
+    "diff": functools.partial(diff_with, lib=np),
+    "gradient": lambda f, spacing, axis, edge_order: np.gradient(f, *spacing, axis=axis,
+                                                                 edge_order=edge_order),
+    "r_": lambda *xs, name, constant_piece, directive: np.r_[
+        ((directive,) if directive else ()) + (xs[0], constant_piece) + xs[1:]],
+    "c_": lambda *xs, name, constant_piece, directive: np.c_[
+        (xs[0], constant_piece) + xs[1:]],
+    "linspace": np.linspace,
 }
 GENERIC = {"abs_operator", "clip", "negative", "add", "subtract", "multiply", "divide",
            "power_tensor_tensor", "power_tensor_scalar", "power_scalar_tensor",
@@ -530,3 +551,53 @@ def test_einsum_optimize_gives_the_same_values_and_gradients():
         results.append([y.numpy()] + [g.numpy() for g in mg.grad(y.sum(), xs)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+SHAPE_ERRORS = [
+    (lambda: mg.rot90(mg.ones(2, 2), axes=(1, -1)), ValueError, r"rot90: axes \(1, -1\) name"),
+    (lambda: mg.rot90(mg.ones(2)), ValueError, r"rot90: needs at least 2 dimensions"),
+    (lambda: mg.rollaxis(mg.ones(2, 2), 0, 4), np.exceptions.AxisError, r"start 4"),
+    (lambda: mg.vsplit(mg.ones(4), 2), ValueError, r"vsplit: needs at least 2 dimensions"),
+    (lambda: mg.array_split(mg.ones(4), 0), ValueError, r"must be positive"),
+    (lambda: mg.diff(mg.ones(3), -1), ValueError, r"diff: order n must be non-negative"),
+    (lambda: mg.gradient(mg.ones(2), edge_order=2), ValueError, r"gradient: axis 0 has 2"),
+    (lambda: mg.gradient(mg.ones(3), [0.0, 1.0]), ValueError, r"coordinates along axis 0"),
+    (lambda: mg.r_["r", mg.ones(2)], NotImplementedError, r"np.matrix"),
+    (lambda: mg.r_[mg.ones(2), "0"], ValueError, r"must be the first entry"),
+    (lambda: mg.hstack([np.ones(2)]), TypeError, r"hstack: needs at least one Tensor"),
+    (lambda: mg.select([np.ones(2, bool)], [np.ones(2)]), TypeError, r"select: a choice"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", SHAPE_ERRORS)
+def test_assembly_errors_name_the_op(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_pieces_that_are_not_tensors_join_as_constants():
+    t = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = mg.hstack([t, np.array([3.0]), [4.0]])
+    np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4])
+    y.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [1, 1])
+    np.testing.assert_array_equal(mg.r_[1:3, [7]].numpy(), np.r_[1:3, [7]])
+
+
+def test_linspace_with_numbers_is_a_new_leaf_as_before():
+    y, step = mg.linspace(0, 1, 5, retstep=True)
+    assert y.dtype == np.float32 and y.is_leaf and step == 0.25
+    np.testing.assert_array_equal(y.numpy(), np.linspace(0, 1, 5, dtype=np.float32))
+    assert mg.linspace(0, 1, 3, requires_grad=True, dtype="float64").requires_grad
+    np.testing.assert_array_equal(mg.linspace(0, 1, 4, endpoint=False).numpy(),
+                                  np.linspace(0, 1, 4, endpoint=False, dtype=np.float32))
+
+
+def test_linspace_between_tensors_is_differentiable_in_both_ends():
+    start = mg.tensor(1.0, dtype="float64", requires_grad=True)
+    stop = mg.tensor([2.0, 5.0], dtype="float64", requires_grad=True)
+    y = mg.linspace(start, stop, 5)
+    np.testing.assert_allclose(y.numpy(), np.linspace(1.0, [2.0, 5.0], 5))
+    grads = mg.grad(y.sum(), [start, stop])
+    np.testing.assert_allclose(grads[0].numpy(), 5.0)       # each row: 1 - t summed
+    np.testing.assert_allclose(grads[1].numpy(), [2.5, 2.5])

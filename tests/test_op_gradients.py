@@ -747,6 +747,216 @@ def sort_cases(draw):
                 axis=draw(st.integers(-len(shape), len(shape) - 1)))
 
 
+def ravel_method(x):
+    return x.ravel()
+
+
+def flatten_method(x):
+    return x.flatten()
+
+
+@st.composite
+def partition_cases(draw):
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+    n = math.prod(shape) if axis is None else shape[axis]
+    kth = draw(st.integers(-n, n - 1) | st.lists(st.integers(0, n - 1), min_size=1,
+                                                    max_size=2, unique=True))
+    return Case(mg.partition, [draw(spaced(shape))], kth=kth, axis=axis)
+
+
+@st.composite
+def roll_cases(draw):
+    shape = draw(shapes())
+    shift = st.integers(-5, 5)
+    if not shape or draw(st.booleans()):
+        return Case(mg.roll, [draw(smooth(shape))], shift=draw(shift), axis=None)
+    axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=3))
+    if len(axes) == 1:
+        return Case(mg.roll, [draw(smooth(shape))], shift=draw(shift), axis=axes[0])
+    shifts = draw(st.lists(shift, min_size=len(axes), max_size=len(axes)))
+    return Case(mg.roll, [draw(smooth(shape))], shift=tuple(shifts), axis=tuple(axes))
+
+
+@st.composite
+def rot90_cases(draw):
+    shape = draw(shapes(min_dims=2))
+    axes = draw(st.permutations(range(len(shape))))[:2]
+    axes = tuple(a - len(shape) * draw(st.booleans()) for a in axes)
+    return Case(mg.rot90, [draw(smooth(shape))], k=draw(st.integers(-2, 5)), axes=axes)
+
+
+@st.composite
+def rollaxis_cases(draw):
+    shape = draw(shapes(min_dims=1))
+    n = len(shape)
+    return Case(mg.rollaxis, [draw(smooth(shape))], axis=draw(st.integers(-n, n - 1)),
+                start=draw(st.integers(-n, n)))
+
+
+@st.composite
+def append_cases(draw):
+    shape = draw(shapes(max_side=3))
+    if not shape or draw(st.booleans()):
+        other = draw(shapes(max_side=3))
+        return Case(mg.append, [draw(smooth(shape)), draw(smooth(other))], axis=None)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    other = list(shape)
+    other[axis] = draw(st.integers(1, 3))
+    return Case(mg.append, [draw(smooth(shape)), draw(smooth(tuple(other)))], axis=axis)
+
+
+# per stack: the dimensions it makes its pieces have at least, and the axis of a piece with
+# that many that it joins along (hstack: the first of a vector, else the second)
+STACKS = {"hstack": (1, 1), "vstack": (2, 0), "row_stack": (2, 0), "dstack": (3, 2),
+          "column_stack": (2, 1)}
+
+
+def stack_with(*xs, name):
+    return getattr(mg, name)(list(xs))
+
+
+@st.composite
+def numpy_stack_cases(draw, name):
+    """1 to 3 pieces with one number of dimensions (0 to 3), equal but along the joined
+    axis; pieces with fewer dimensions than the stack makes are joined whole."""
+    at_least, axis = STACKS[name]
+    ndim = draw(st.integers(0, 3))
+    axis = 0 if name == "hstack" and ndim == 1 else axis
+    base = draw(shapes(min_dims=ndim, max_dims=ndim, max_side=3))
+    pieces = []
+    for _ in range(draw(st.integers(1, 3))):
+        shape = list(base)
+        if axis < ndim and (ndim >= at_least or name == "hstack"):
+            shape[axis] = draw(st.integers(1, 3))
+        pieces.append(tuple(shape))
+    assume(sum(math.prod(p) for p in pieces) <= MAX_SIZE)
+    return Case(stack_with, [draw(smooth(p)) for p in pieces], name=name)
+
+
+@st.composite
+def array_split_cases(draw, fn=mg.array_split, name=None):
+    shape = draw(shapes(min_dims={"vsplit": 2, "dsplit": 3}.get(name, 1)))
+    axis = {"hsplit": 1 if len(shape) > 1 else 0, "vsplit": 0, "dsplit": 2}.get(
+        name, draw(st.integers(-len(shape), len(shape) - 1)))
+    n = shape[axis]
+    if draw(st.booleans()):
+        equal = name is not None
+        sections = draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0])
+                        if equal else st.integers(1, n + 2))
+    else:
+        sections = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+    params = {"indices_or_sections": sections}
+    if name is None:
+        params["axis"] = axis
+    return Case(fn, [draw(smooth(shape))], **params)
+
+
+def atleast(*xs, ndim):
+    return getattr(mg, f"atleast_{ndim}d")(*xs)
+
+
+@st.composite
+def atleast_cases(draw, ndim):
+    count = draw(st.integers(1, 2))
+    return Case(atleast, [draw(smooth(draw(shapes()))) for _ in range(count)], ndim=ndim)
+
+
+def diff_with(x, *pieces, n, axis, prepend=None, append=None, lib=mg):
+    """lib.diff, where a prepend or append given as "input" is the next of the inputs (so
+    that it is differentiated, and takes the dtype of the check)."""
+    pieces, extra = iter(pieces), {}
+    for side, value in (("prepend", prepend), ("append", append)):
+        if value is not None:  # NumPy takes None for an array
+            extra[side] = next(pieces) if value == "input" else value
+    return lib.diff(x, n, axis, **extra)
+
+
+@st.composite
+def diff_cases(draw):
+    """n up to the length, prepend and append absent, scalars or arrays."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    length, extra, pieces = shape[axis], {}, []
+    for side in ("prepend", "append"):
+        kind = draw(st.sampled_from(["none", "scalar", "input"]))
+        if kind == "scalar":
+            extra[side] = draw(st.floats(-2, 2))
+            length += 1
+        elif kind == "input":
+            piece = list(shape)
+            piece[axis] = draw(st.integers(1, 2))
+            pieces.append(draw(smooth(tuple(piece))))
+            extra[side] = "input"
+            length += piece[axis]
+    return Case(diff_with, [draw(smooth(shape))] + pieces, n=draw(st.integers(0, length)),
+                axis=axis, **extra)
+
+
+def gradient_of(f, spacing, axis, edge_order):
+    return mg.gradient(f, *spacing, axis=axis, edge_order=edge_order)
+
+
+@st.composite
+def gradient_cases(draw):
+    """One axis or several; no spacing, one scalar, or per axis a scalar or coordinates
+    (evenly spaced or not)."""
+    edge_order = draw(st.sampled_from([1, 2]))
+    shape = draw(shapes(min_dims=1, min_side=edge_order + 1, max_side=5))
+    axes = draw(st.none() | st.integers(-len(shape), len(shape) - 1)
+                | st.permutations(range(len(shape))).map(tuple))
+    listed = list(range(len(shape))) if axes is None else (
+        [axes] if isinstance(axes, int) else list(axes))
+    kind = draw(st.sampled_from(["none", "scalar", "each"]))
+    spacing = ()
+    if kind == "scalar":
+        spacing = (draw(st.sampled_from([0.5, 2.0, -1.0])),)
+    elif kind == "each":
+        spacing = tuple(draw(st.sampled_from([0.5, 2.0])) if draw(st.booleans()) else
+                        np.cumsum(draw(hnp.arrays(np.float64, shape[a], elements=st.sampled_from(
+                            [0.5, 1.0, 1.5])))) for a in listed)
+    return Case(gradient_of, [draw(smooth(shape))], spacing=spacing, axis=axes,
+                edge_order=edge_order)
+
+
+def concatenator(*xs, name, constant_piece, directive):
+    """mg.r_ or mg.c_ on the tensors with a constant (a slice, an array, a scalar) between."""
+    items = ((directive,) if directive else ()) + (xs[0], constant_piece) + xs[1:]
+    return getattr(mg, name)[items]
+
+
+@st.composite
+def concatenator_cases(draw, name):
+    """Vectors (and, for r_, one drawn directive) that join along axis 0 for r_ and as
+    columns for c_."""
+    length = draw(st.integers(1, 3))
+    count = draw(st.integers(1, 2))
+    directive = None
+    if name == "r_":
+        pieces = [(draw(st.integers(0, 3)) or (),) for _ in range(count)]
+        pieces = [p if p != ((),) else () for p in pieces]
+        constant_piece = draw(st.sampled_from([slice(0, 3), slice(1, 0, -0.5), slice(0, 1, 3j),
+                                               1.5, [2.0, 3.0]]))
+        if draw(st.booleans()):
+            directive, pieces = "0,2", [(length,)] * count
+            constant_piece = np.linspace(0, 1, length)
+    else:
+        pieces = [(length,)] * count
+        constant_piece = draw(st.sampled_from([slice(0, length), np.ones(length)]))
+    return Case(concatenator, [draw(smooth(p)) for p in pieces], name=name,
+                constant_piece=constant_piece, directive=directive)
+
+
+@st.composite
+def linspace_cases(draw):
+    """Tensor end points that broadcast, differentiable in both."""
+    start_shape, stop_shape = draw(broadcast_shapes(max_dims=2))
+    num = draw(st.integers(0, 5))
+    ndim = len(np.broadcast_shapes(start_shape, stop_shape)) + 1
+    return Case(mg.linspace, [draw(smooth(start_shape)), draw(smooth(stop_shape))], num=num,
+                endpoint=draw(st.booleans()), axis=draw(st.integers(-ndim, ndim - 1)))
+
+
 # getitem, one kind of key per spec.
 
 def slices(n):
@@ -943,6 +1153,27 @@ SPECS = {
     "take": take_cases(),
     "take_along_axis": take_along_axis_cases(),
     "sort": sort_cases(),
+    "partition": partition_cases(),
+    "ravel": unary(mg.ravel),
+    "ravel_method": unary(ravel_method),
+    "flatten_method": unary(flatten_method),
+    "roll": roll_cases(),
+    "rot90": rot90_cases(),
+    "rollaxis": rollaxis_cases(),
+    "append": append_cases(),
+    **{name: numpy_stack_cases(name) for name in STACKS},
+    "array_split": array_split_cases(),
+    "hsplit": array_split_cases(mg.hsplit, "hsplit"),
+    "vsplit": array_split_cases(mg.vsplit, "vsplit"),
+    "dsplit": array_split_cases(mg.dsplit, "dsplit"),
+    "atleast_1d": atleast_cases(1),
+    "atleast_2d": atleast_cases(2),
+    "atleast_3d": atleast_cases(3),
+    "diff": diff_cases(),
+    "gradient": gradient_cases(),
+    "r_": concatenator_cases("r_"),
+    "c_": concatenator_cases("c_"),
+    "linspace": linspace_cases(),
     "getitem_int": getitem_int_cases(),
     "getitem_slice": getitem_slice_cases(),
     "getitem_none_ellipsis": getitem_none_ellipsis_cases(),

@@ -1,5 +1,9 @@
 """The op library. Importing it also gives Tensor its operators and NumPy-style methods."""
 from ..autograd import Tensor
+from .assembly import (append, array_split, atleast_1d, atleast_2d, atleast_3d, c_,
+                       column_stack, dsplit, dstack, hsplit, hstack, r_, roll, rollaxis, rot90,
+                       row_stack, vsplit, vstack)
+from .differences import diff, gradient
 from .elementary import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt,
                          cosh, deg2rad, degrees, exp2, hypot, log2, log10, logaddexp,
                          logaddexp2, rad2deg, radians, sinh, tan)
@@ -13,28 +17,30 @@ from .elementwise import (abs, absolute, add, ceil, clip, cos, divide, elu, equa
 from .linalg import cross, dot, einsum, inner, kron, matmul, outer, tensordot, trace
 from .reduce import (argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, prod,
                      softmax, std, sum, var)
-from .shape import (argsort, astype, broadcast_to, concatenate, diag, diagonal, expand_dims,
-                    flatten, flip, getitem, moveaxis, pad, repeat, reshape, sort, split,
-                    squeeze, stack, swapaxes, take, take_along_axis, tile, transpose, tril,
-                    triu)
+from .shape import (argpartition, argsort, astype, broadcast_to, concatenate, diag, diagonal,
+                    expand_dims, flatten, flip, getitem, moveaxis, pad, partition, ravel,
+                    repeat, reshape, sort, split, squeeze, stack, swapaxes, take,
+                    take_along_axis, tile, transpose, tril, triu)
 
 __all__ = [
-    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
-    "arctan2", "arctanh", "argmax", "argmin", "argsort", "astype", "broadcast_to", "cbrt",
-    "ceil", "clip", "concatenate", "cos", "cosh", "cross", "cumsum", "deg2rad", "degrees",
-    "diag", "diagonal", "divide", "dot", "einsum", "elu", "equal", "erf", "exp", "exp2",
-    "expand_dims", "expm1", "fabs", "fix", "flatten", "flip", "floor", "floor_divide",
-    "fmax", "fmin", "fmod", "gelu", "getitem", "greater", "greater_equal", "hypot",
-    "inner", "isfinite", "isinf", "isnan", "kron", "leaky_relu", "less", "less_equal",
-    "log", "log10", "log1p", "log2", "log_sigmoid", "log_softmax", "logaddexp",
-    "logaddexp2", "logical_not", "logsumexp", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "negative", "not_equal",
-    "outer", "pad", "power", "prod", "rad2deg", "radians", "reciprocal", "relu",
-    "remainder", "repeat", "reshape", "rint", "round", "select", "sigmoid", "sign", "sin",
-    "sinh", "softmax", "softplus", "sort", "split", "sqrt", "square", "squeeze", "stack",
-    "std", "subtract", "sum", "swapaxes", "take", "take_along_axis", "tan", "tanh",
-    "tensordot", "tile", "trace", "transpose", "tril", "triu", "true_divide", "trunc",
-    "var", "where",
+    "abs", "absolute", "add", "append", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
+    "arctan2", "arctanh", "argmax", "argmin", "argpartition", "argsort", "array_split",
+    "astype", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_to", "c_", "cbrt",
+    "ceil", "clip", "column_stack", "concatenate", "cos", "cosh", "cross", "cumsum",
+    "deg2rad", "degrees", "diag", "diagonal", "diff", "divide", "dot", "dsplit", "dstack",
+    "einsum", "elu", "equal", "erf", "exp", "exp2", "expand_dims", "expm1", "fabs", "fix",
+    "flatten", "flip", "floor", "floor_divide", "fmax", "fmin", "fmod", "gelu", "getitem",
+    "gradient", "greater", "greater_equal", "hsplit", "hstack", "hypot", "inner",
+    "isfinite", "isinf", "isnan", "kron", "leaky_relu", "less", "less_equal", "log",
+    "log10", "log1p", "log2", "log_sigmoid", "log_softmax", "logaddexp", "logaddexp2",
+    "logical_not", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "mod", "moveaxis", "multiply", "nan_to_num", "negative", "not_equal", "outer", "pad",
+    "partition", "power", "prod", "r_", "rad2deg", "radians", "ravel", "reciprocal",
+    "relu", "remainder", "repeat", "reshape", "rint", "roll", "rollaxis", "rot90", "round",
+    "row_stack", "select", "sigmoid", "sign", "sin", "sinh", "softmax", "softplus", "sort",
+    "split", "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum", "swapaxes",
+    "take", "take_along_axis", "tan", "tanh", "tensordot", "tile", "trace", "transpose",
+    "tril", "triu", "true_divide", "trunc", "var", "vsplit", "vstack", "where",
 ]
 
 
@@ -58,11 +64,12 @@ _METHODS = [exp, log, log1p, expm1, sqrt, square, abs, sin, cos, tanh, sigmoid, 
             relu, clip, sum, mean, var, std, max, min, prod, cumsum, logsumexp, softmax,
             log_softmax, log_sigmoid, matmul, dot, reshape, transpose, swapaxes, moveaxis,
             expand_dims, squeeze, broadcast_to, pad, flip, repeat, take, sort, argsort, argmax,
-            argmin, astype, flatten, tile, round, trace, diagonal]
+            argmin, astype, ravel, tile, round, trace, diagonal, argpartition]
 
 for _name, _fn in _OPERATORS.items():
     setattr(Tensor, _name, _fn)
 for _fn in _METHODS:
     setattr(Tensor, _fn.__name__, _fn)
+Tensor.flatten = ravel
 Tensor.T = property(lambda self: transpose(self))
 Tensor.mT = property(lambda self: swapaxes(self, -1, -2))

@@ -310,6 +310,22 @@ def sort(x, axis=-1):
     return take_along_axis(x, order, axis)
 
 
+def partition(x, kth, axis=-1):
+    """np.partition: the kth value(s) where sorting would put them, smaller ones before and
+    larger ones after, in no particular order; differentiable as sort is."""
+    if axis is None:
+        x, axis = reshape(x, -1), 0
+    axis = normalize_axes(axis, x.ndim, "partition")[0]
+    order = backend.xp_of(x.data).argpartition(x.data, kth, axis=axis)
+    return take_along_axis(x, order, axis)
+
+
+def argpartition(x, kth, axis=-1):
+    """The indices partition would take (not differentiable)."""
+    return Tensor._make(backend.xp_of(x.data).argpartition(x.data, kth, axis=axis), False,
+                        None)
+
+
 def argsort(x, axis=-1):
     return Tensor._make(backend.xp_of(x.data).argsort(x.data, axis=axis, kind="stable"),
                         False, None)
@@ -322,8 +338,12 @@ def astype(x, dtype):
     return Cast.apply(x, dtype=dtype)
 
 
-def flatten(x):
+def ravel(x):
+    """The entries as one axis, in C order (np.ravel; flatten is the same)."""
     return reshape(x, -1)
+
+
+flatten = ravel
 
 
 def _diagonal_indices(n, m, offset, device):
