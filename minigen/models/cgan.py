@@ -5,8 +5,8 @@ Adversarial Nets", eq. 2), both players told the label y:
 
 G is the DCGAN generator reading [z, onehot(y)] (its first Linear takes latent + classes
 inputs); D is the DCGAN discriminator reading the image with onehot(y) as `classes` more
-channels, channel k all ones where the label is k. D must now reject a real image shown
-with the wrong label's samples' style, so G has to draw the class it is asked for.
+channels, channel k all ones where the label is k. D now judges whether an image is a
+real example of the class it is told, so G has to draw the class it is asked for.
 Training pairs each fake with the labels of the real batch of the same update (the data's
 class frequencies); `minigen sample RUN --label K` draws class K, and samples without a
 label go through the classes in turn.
