@@ -25,15 +25,22 @@ IMAGES = ("digits", "fashion-mnist", "mnist", "digits-bin", "fashion-mnist-bin",
 TOYS = ("toy-8gaussians", "toy-rings", "toy-moons", "toy-checkerboard", "toy-spirals")
 DATA = IMAGES + TOYS
 TRICKS = dict(feature_matching=False, minibatch_kernels=0, historical_averaging=0.0,
-              label_smoothing=0.0, virtual_batch_norm=False)
+              label_smoothing=0.0, virtual_batch_norm=False, reference_size=64)
 SHARED = dict(latent=32, hidden=(128, 128, 128), channels=64, eval_samples=2000,
               steps=3000, batch_size=64)
+RANGES = {"latent": "[1, inf)", "hidden": "[1, inf)", "channels": "[1, inf)",
+          "eval_samples": "[2, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
+          "g_lr": "(0, inf)"}
+ADAM_RANGES = {**RANGES, "d_betas": "[0, 1)", "g_betas": "[0, 1)"}
+TRICK_RANGES = {**ADAM_RANGES, "minibatch_kernels": "[0, inf)",
+                "historical_averaging": "[0, inf)", "label_smoothing": "[0, 1)",
+                "reference_size": "[1, inf)"}
 
 
 @register("gan", "GAN (minimax or non-saturating), MLP on 2-D data, DCGAN on images; the "
-          "Salimans et al. tricks as config keys", data=DATA, loss="nonsaturating",
-          n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          **SHARED, **TRICKS)
+          "Salimans et al. tricks as config keys", data=DATA, ranges=TRICK_RANGES,
+          loss="nonsaturating", n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999),
+          g_betas=(0.5, 0.999), **SHARED, **TRICKS)
 class VanillaGAN(GAN):
     def __init__(self, spec, generator, loss="nonsaturating", **config):
         if loss not in ("minimax", "nonsaturating"):
@@ -43,7 +50,8 @@ class VanillaGAN(GAN):
 
 
 @register("wgan", "Wasserstein GAN with weight clipping and RMSprop", data=DATA,
-          n_critic=5, clip=0.01, d_lr=5e-5, g_lr=5e-5, **SHARED)
+          ranges={**RANGES, "clip": "(0, inf)"}, n_critic=5, clip=0.01, d_lr=5e-5,
+          g_lr=5e-5, **SHARED)
 class WGAN(GAN):
     def __init__(self, spec, generator, clip=0.01, **config):
         super().__init__(spec, generator, loss="wasserstein", optimizer="rmsprop", **config)
@@ -61,8 +69,9 @@ class WGAN(GAN):
 
 
 @register("wgan-gp", "WGAN with the gradient penalty on interpolates (a second derivative "
-          "through the critic)", data=DATA, n_critic=5, gp_weight=10.0, d_lr=1e-4,
-          g_lr=1e-4, d_betas=(0.0, 0.9), g_betas=(0.0, 0.9), **SHARED)
+          "through the critic)", data=DATA,
+          ranges={**ADAM_RANGES, "gp_weight": "[0, inf)"}, n_critic=5, gp_weight=10.0,
+          d_lr=1e-4, g_lr=1e-4, d_betas=(0.0, 0.9), g_betas=(0.0, 0.9), **SHARED)
 class WGANGP(GAN):
     def __init__(self, spec, generator, gp_weight=10.0, **config):
         super().__init__(spec, generator, loss="wasserstein", d_batch_norm=False, **config)
@@ -82,8 +91,8 @@ class WGANGP(GAN):
 
 
 @register("sngan", "GAN with spectrally normalised discriminator layers and the hinge loss",
-          data=DATA, n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999),
-          g_betas=(0.5, 0.999), **SHARED)
+          data=DATA, ranges=ADAM_RANGES, n_critic=1, d_lr=2e-4, g_lr=2e-4,
+          d_betas=(0.5, 0.999), g_betas=(0.5, 0.999), **SHARED)
 class SNGAN(GAN):
     def __init__(self, spec, generator, **config):
         super().__init__(spec, generator, loss="hinge", d_batch_norm=False,
