@@ -169,15 +169,15 @@ class VQVAE2(Model):
 
 
 @register("vq-vae-2-prior", "PixelCNN priors over a trained VQ-VAE-2's codes: p(z_top) and "
-          "p(z_bottom | z_top) (--config vqvae=RUN)", data=IMAGES, vqvae="", channels=64,
-          blocks=5, first_kernel=5, kernel=3, steps=2000, batch_size=64, lr=1e-3)
+          "p(z_bottom | z_top) (--config vqvae=RUN)", data=IMAGES, vqvae="", channels=32,
+          blocks=3, first_kernel=5, kernel=3, steps=1000, batch_size=64, lr=1e-3)
 class VQVAE2Prior(CodePrior):
     """p(z_top) p(z_bottom | z_top) over the codes of a frozen VQ-VAE-2: two PixelCNNs
     trained as one player on the sum of their losses. The bottom one is conditioned on the
     top codes' codebook vectors, upsampled (nearest) to the bottom grid
     (minigen.latent.priors.ConditionedPixelCNN)."""
 
-    def __init__(self, spec, generator, vqvae="", channels=64, blocks=5, first_kernel=5,
+    def __init__(self, spec, generator, vqvae="", channels=32, blocks=3, first_kernel=5,
                  kernel=3):
         super().__init__(spec, vqvae, "vq-vae-2")
         vq = self.vqvae

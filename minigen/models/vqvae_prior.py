@@ -28,10 +28,10 @@ from .vqvae import IMAGES
 
 @register("vq-vae-prior", "PixelCNN (or Transformer) prior over the codes of a trained "
           "VQ-VAE (--config vqvae=RUN); samples decoded by its decoder", data=IMAGES,
-          vqvae="", prior="pixelcnn", channels=64, blocks=5, first_kernel=5, kernel=3,
-          steps=2000, batch_size=64, lr=1e-3)
+          vqvae="", prior="pixelcnn", channels=32, blocks=3, first_kernel=5, kernel=3,
+          steps=1000, batch_size=64, lr=1e-3)
 class VQVAEPrior(CodePrior):
-    def __init__(self, spec, generator, vqvae="", prior="pixelcnn", channels=64, blocks=5,
+    def __init__(self, spec, generator, vqvae="", prior="pixelcnn", channels=32, blocks=3,
                  first_kernel=5, kernel=3):
         super().__init__(spec, vqvae, "vq-vae")
         self.prior = build_prior(prior, code_spec(spec.name, self.vqvae.grid, self.vqvae.codes),
