@@ -8,7 +8,7 @@ from clicheck import train_sample_eval
 from gancheck import tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
-from minigen import cli, models, trainer
+from minigen import cli, trainer
 from minigen.random import Generator
 
 

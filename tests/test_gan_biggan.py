@@ -3,7 +3,6 @@ within the threshold, and bad thresholds refused with the key named."""
 import numpy as np
 import pytest
 
-import minigen as mg
 from minigen import nn
 from minigen.gan.biggan import (check_truncation, filter_matrices, orthogonal_penalty,
                                 truncated_normal)

@@ -1,11 +1,9 @@
 """cgan: the label changes the sample (and only the label: the same z), D is told the
 label, BigGAN's keys work from the command line, and bad input is refused with the key."""
-import json
-
 import numpy as np
 import pytest
 from clicheck import train_sample_eval
-from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+from gancheck import build, tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
 from minigen import cli, models, trainer
@@ -18,10 +16,7 @@ TINY = ["--steps", "3", "--batch-size", "16", "--config", "channels=8", "latent=
 
 
 def _model(**config):
-    spec = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
-    entry = models.get("cgan")
-    return entry.cls(spec, Generator(0), **models.model_config(
-        models.make_config(entry, {"channels": 8, "latent": 8, **config})))
+    return build("cgan", **{"channels": 8, "latent": 8, **config})
 
 
 def test_the_label_changes_the_sample_and_nothing_else_does():

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 from clicheck import train_sample_eval
-from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+from gancheck import build, tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
-from minigen import cli, models, trainer
+from minigen import cli, trainer
 from minigen.models.infogan import mutual_information_bound
 from minigen.random import Generator
 
@@ -44,10 +44,8 @@ def test_the_bound_is_at_most_its_maximum_and_reached_by_an_exact_q():
 
 
 def _model(**config):
-    spec = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
-    entry = models.get("infogan")
-    return entry.cls(spec, Generator(0), **models.model_config(models.make_config(
-        entry, {"channels": 8, "latent": 6, "categories": 3, "continuous": 2, **config})))
+    return build("infogan", **{"channels": 8, "latent": 6, "categories": 3,
+                               "continuous": 2, **config})
 
 
 def test_the_noise_carries_the_codes_and_q_trains_with_d():

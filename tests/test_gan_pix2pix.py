@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from clicheck import train_sample_eval
-from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+from gancheck import build, tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
-from minigen import cli, models, trainer
+from minigen import cli, trainer
 from minigen.model import Batch
 from minigen.gan.image_to_image import PatchDiscriminator, UNetGenerator
 from minigen.random import Generator
@@ -50,10 +50,7 @@ def test_bad_shapes_are_refused():
 
 
 def _model(**config):
-    spec = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
-    entry = models.get("pix2pix")
-    return entry.cls(spec, Generator(0), **models.model_config(
-        models.make_config(entry, {"channels": 4, **config})))
+    return build("pix2pix", **{"channels": 4, **config})
 
 
 def _digits(n, seed=0):

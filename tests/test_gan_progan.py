@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from clicheck import train_sample_eval
-from gancheck import tiny_classifier  # noqa: F401 (a fixture)
+from gancheck import build, tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
-from minigen import cli, models, trainer
+from minigen import cli, trainer
 from minigen import functional as F
 from minigen.gan.progressive import (ProgressiveDiscriminator, ProgressiveGenerator, fade,
                                      minibatch_stddev, pixel_norm)
@@ -76,10 +76,8 @@ def test_minibatch_stddev_is_one_channel_of_the_batchs_spread():
 
 
 def _model(**config):
-    spec = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
-    entry = models.get("progan")
-    return entry.cls(spec, Generator(0), **models.model_config(models.make_config(
-        entry, {"channels": 8, "latent": 6, "low_steps": 3, "fade_steps": 4, **config})))
+    return build("progan", **{"channels": 8, "latent": 6, "low_steps": 3, "fade_steps": 4,
+                              **config})
 
 
 def test_the_alpha_schedule():

@@ -36,8 +36,6 @@ from .gan import SHARED
           **SHARED)
 class BiGAN(GAN):
     def __init__(self, spec, generator, joint_hidden=256, **config):
-        if not spec.is_image:
-            raise ValueError(f"bigan models images, not {spec.name} of shape {spec.shape}")
         if int(joint_hidden) < 1:
             raise ValueError(f"joint_hidden={joint_hidden}: D's joint MLP needs at least "
                              f"1 unit")

@@ -50,8 +50,6 @@ class ConditionalGAN(BigGANTricks, GAN):
     def __init__(self, spec, generator, self_attention=False, **config):
         if not spec.num_classes:
             raise ValueError(f"cgan: {spec.name} has no labels to condition on")
-        if not spec.is_image:
-            raise ValueError(f"cgan models images, not {spec.name} of shape {spec.shape}")
         self.num_classes = int(spec.num_classes)
         self.self_attention = bool(self_attention)
         super().__init__(spec, generator, **config)

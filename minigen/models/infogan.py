@@ -35,11 +35,10 @@ import numpy as np
 
 from .. import nn, pictures
 from ..autograd import no_grad, tensor
-from ..functional import log_softmax, one_hot
+from ..functional import log_softmax
 from ..gan.model import EVALUATION_SEED, GAN, SAMPLE_BATCH
 from ..gan.networks import DCGANGenerator, LEAK, dcgan_init
 from ..model import Update
-from ..ops import concatenate
 from ..random import Generator
 from . import register
 from .gan import SHARED
@@ -71,8 +70,6 @@ def mutual_information_bound(q, codes, categories, continuous):
 class InfoGAN(GAN):
     def __init__(self, spec, generator, categories=10, continuous=2, mi_weight=1.0,
                  **config):
-        if not spec.is_image:
-            raise ValueError(f"infogan models images, not {spec.name} of shape {spec.shape}")
         categories, continuous = int(categories), int(continuous)
         if categories == 1 or categories < 0:
             raise ValueError(f"categories={categories}: a categorical code needs at least "

@@ -44,9 +44,6 @@ PICTURE_ROWS = 8
           eval_samples=2000, steps=2000, batch_size=64)
 class Pix2Pix(GAN):
     def __init__(self, spec, generator, l1_weight=100.0, dropout=0.5, bank=64, **config):
-        if not spec.is_image or spec.kind != "discrete":
-            raise ValueError(f"pix2pix inpaints images, not {spec.name} of shape "
-                             f"{spec.shape}")
         if not float(l1_weight) >= 0:
             raise ValueError(f"l1_weight={l1_weight}: the weight of the L1 term must be "
                              f">= 0")

@@ -34,8 +34,6 @@ from . import register
           eval_samples=2000, steps=3000, batch_size=64)
 class ProGAN(GAN):
     def __init__(self, spec, generator, low_steps=1000, fade_steps=1000, **config):
-        if not spec.is_image:
-            raise ValueError(f"progan models images, not {spec.name} of shape {spec.shape}")
         if int(low_steps) < 0:
             raise ValueError(f"low_steps={low_steps}: the steps at half size must be >= 0")
         if int(fade_steps) < 1:

@@ -35,8 +35,6 @@ NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
           eval_samples=2000, steps=3000, batch_size=64)
 class StyleGAN(GAN):
     def __init__(self, spec, generator, style_dim=64, mapping_layers=4, **config):
-        if not spec.is_image:
-            raise ValueError(f"stylegan models images, not {spec.name} of shape {spec.shape}")
         self.style_dim, self.mapping_layers = int(style_dim), int(mapping_layers)
         super().__init__(spec, generator, **config)
 
