@@ -15,6 +15,7 @@ from .random import rand, randn
 
 # the building blocks, after the op library they are made of
 from . import data, distributions, functional, linalg, nn, optim  # noqa: E402
+from . import numpy_api  # noqa: E402,F401  (np.sin(t), np.sum(t), ... on Tensors)
 
 float32, float64, int64, int32, bool_ = "float32", "float64", "int64", "int32", "bool"
 cuda_available = backend.cuda_available

@@ -264,7 +264,7 @@ def take(x, indices, axis=None):
     return getitem(x, (slice(None),) * axis + (indices,))
 
 
-def take_along_axis(x, indices, axis):
+def take_along_axis(x, indices, axis=-1):
     """out[..., i, ...] = x[..., indices[..., i, ...], ...] along `axis` (as NumPy)."""
     axis = normalize_axes(axis, x.ndim, "take_along_axis")[0]
     idx = indices.data if isinstance(indices, Tensor) else indices
