@@ -40,14 +40,15 @@ from ..ops import where
 from ..random import Generator
 from . import register
 
-IMAGES = ("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes")
+IMAGES = ("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist", "shapes")
 NOISES = ("gaussian", "masking", "salt-and-pepper")
 CODE_DECAY = 0.99  # the running code statistics behind `sample`
 
 
 @register("ae", "autoencoder: MLP or conv encoder to a code, decoder to p(x | code)",
           data=IMAGES, arch="mlp", hidden=(256,), latent=16, channels=32, decoder="auto",
-          steps=2000, batch_size=64, lr=1e-3)
+          steps=2000, batch_size=64, lr=1e-3,
+          ranges={"hidden": "[1, inf)", "latent": "[1, inf)", "channels": "[1, inf)"})
 class Autoencoder(Model):
     validation_metric = "recon_nats"
 
@@ -157,7 +158,9 @@ class Autoencoder(Model):
 
 @register("dae", "denoising autoencoder: gaussian, masking or salt-and-pepper corruption",
           data=IMAGES, arch="mlp", hidden=(256,), latent=16, channels=32, decoder="auto",
-          noise="masking", noise_level=0.25, steps=2000, batch_size=64, lr=1e-3)
+          noise="masking", noise_level=0.25, steps=2000, batch_size=64, lr=1e-3,
+          ranges={"hidden": "[1, inf)", "latent": "[1, inf)", "channels": "[1, inf)",
+                  "noise_level": "[0, inf)"})
 class DenoisingAutoencoder(Autoencoder):
 
     def __init__(self, spec, generator, noise="masking", noise_level=0.25, **config):

@@ -87,7 +87,8 @@ class LogisticBaseFlow(Model):
 
 @register("cdf-flow", "1-D flow: z = logit of a learned mixture CDF, standard logistic base",
           data=("toy-1d",), components=5, mixture="gaussian", steps=500, batch_size=128,
-          lr=1e-2)
+          lr=1e-2,
+          ranges={"components": "[1, inf)"})
 class CDFFlow(LogisticBaseFlow):
     def __init__(self, spec, generator=None, components=5, mixture="gaussian"):
         super().__init__(spec)
@@ -160,7 +161,8 @@ class AutoregressiveCDF2D(Bijector):
           "mixture an MLP of x1 gives", data=("toy-moons", "toy-8gaussians", "toy-checkerboard",
                                               "toy-spirals", "toy-rings"),
           components=16, hidden=(64, 64), mixture="gaussian", steps=2000, batch_size=256,
-          lr=1e-2, cosine=True)
+          lr=1e-2, cosine=True,
+          ranges={"components": "[1, inf)", "hidden": "[1, inf)"})
 class ARFlow2D(LogisticBaseFlow):
     def __init__(self, spec, generator=None, components=16, hidden=(64, 64),
                  mixture="gaussian"):

@@ -42,7 +42,9 @@ from . import register
           "on text and on images as pixel sequences in raster order",
           data=("fortunes", "digits-bin", "digits", "fashion-mnist-bin"),
           cell="lstm", hidden=256, layers=1, embedding=64, bptt=64, context=128,
-          steps=1000, batch_size=100, lr=1e-3)
+          steps=1000, batch_size=100, lr=1e-3,
+          ranges={"hidden": "[1, inf)", "layers": "[1, inf)", "embedding": "[1, inf)",
+                  "bptt": "[1, inf)", "context": "[1, inf)"})
 class CharRNN(SequenceModel):
     def __init__(self, spec, generator, cell="lstm", hidden=256, layers=1, embedding=64,
                  bptt=64, context=128):

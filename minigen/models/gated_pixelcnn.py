@@ -25,9 +25,11 @@ from . import register
 
 @register("gated-pixelcnn", "Gated PixelCNN: gated vertical and horizontal stacks, no blind "
           "spot",
-          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes"),
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist",
+                "shapes"),
           channels=64, layers=5, kernel=3, conditional=False, steps=750, batch_size=128,
-          lr=1e-3)
+          lr=1e-3,
+          ranges={"channels": "[1, inf)", "layers": "[1, inf)", "kernel": "[1, inf)"})
 class GatedPixelCNN(PixelModel):
     def __init__(self, spec, generator, channels=64, layers=5, kernel=3, conditional=False):
         super().__init__(spec, "gated-pixelcnn", conditional)

@@ -22,9 +22,11 @@ from . import register
 
 
 @register("glow", "Glow: ActNorm, invertible 1x1 conv (LU), affine coupling, multi-scale",
-          data=("digits", "fashion-mnist"),
+          data=("digits", "fashion-mnist", "mnist"),
           levels=2, steps_per_level=4, channels=64, prior="learned", logit=False, alpha=0.05,
-          dequant="uniform", steps=1500, batch_size=128, lr=1e-3)
+          dequant="uniform", steps=1500, batch_size=128, lr=1e-3,
+          ranges={"levels": "[1, inf)", "steps_per_level": "[1, inf)",
+                  "channels": "[1, inf)", "alpha": "[0, 0.5)"})
 class Glow(DiscreteFlow):
     def __init__(self, spec, generator=None, levels=2, steps_per_level=4, channels=64,
                  prior="learned", logit=False, alpha=0.05, dequant="uniform"):

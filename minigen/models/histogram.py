@@ -21,10 +21,11 @@ from . import register
 
 @register("histogram", "Baseline: independent per-dimension categoricals for images, a "
           "joint histogram for 2-D data",
-          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes",
-                "toy-moons", "toy-8gaussians", "toy-checkerboard", "toy-spirals",
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist",
+                "shapes", "toy-moons", "toy-8gaussians", "toy-checkerboard", "toy-spirals",
                 "toy-rings"),
-          bins=40, steps=500, batch_size=256, lr=0.05)
+          bins=40, steps=500, batch_size=256, lr=0.05,
+          ranges={"bins": "[1, inf)"})
 class Histogram(Model):
     def __init__(self, spec, generator, bins=40):
         super().__init__(spec)

@@ -51,7 +51,9 @@ def precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p):
 @register("hvae", "Hierarchical VAE: two stochastic layers, ladder (precision-weighted) "
           "inference, p(z2) p(z1|z2) p(x|z1)", data=DATA, latent=(16, 8), hidden=(256, 128),
           beta=1.0, decoder="auto", iwae_k=1000, train_k=1, kl_warmup=1000, steps=3000,
-          batch_size=100)
+          batch_size=100,
+          ranges={"latent": "[1, inf)", "hidden": "[1, inf)", "beta": "[0, inf)",
+                  "iwae_k": "[1, inf)", "train_k": "[1, inf)", "kl_warmup": "[0, inf)"})
 class HVAE(VariationalModel):
     def __init__(self, spec, generator, latent=(16, 8), hidden=(256, 128), beta=1.0,
                  decoder="auto", iwae_k=1000, train_k=1, kl_warmup=1000):

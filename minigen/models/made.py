@@ -24,7 +24,8 @@ from . import register
 
 @register("made", "MADE: masked MLP, natural or random orderings, order-agnostic ensembles",
           data=("digits-bin", "digits", "fashion-mnist-bin", "shapes"),
-          hidden=(512, 512), num_masks=1, ordering="natural", steps=2000, batch_size=100)
+          hidden=(512, 512), num_masks=1, ordering="natural", steps=2000, batch_size=100,
+          ranges={"hidden": "[1, inf)", "num_masks": "[1, inf)"})
 class MADE(Model):
     def __init__(self, spec, generator, hidden=(512, 512), num_masks=1, ordering="natural"):
         super().__init__(spec)

@@ -32,6 +32,7 @@ DATA = ("toy-moons", "toy-8gaussians", "toy-checkerboard", "toy-spirals", "toy-r
         "digits")
 DEFAULTS = dict(layers=5, hidden=(64, 64), ordering="reverse", dequant="uniform", alpha=0.05,
                 steps=2000, batch_size=128)
+RANGES = {"layers": "[1, inf)", "hidden": "[1, inf)", "alpha": "[0, 0.5)"}
 
 
 class AffineAutoregressiveFlow(Model):
@@ -111,12 +112,12 @@ class AffineAutoregressiveFlow(Model):
 
 
 @register("maf", "Masked Autoregressive Flow: MADE affine layers, density in one pass, "
-          "sampling in D", data=DATA, **DEFAULTS)
+          "sampling in D", data=DATA, ranges=RANGES, **DEFAULTS)
 class MAF(AffineAutoregressiveFlow):
     inverted = False
 
 
 @register("iaf", "Inverse Autoregressive Flow: MAF's layers the other way round, sampling "
-          "in one pass, density in D", data=DATA, **DEFAULTS)
+          "in one pass, density in D", data=DATA, ranges=RANGES, **DEFAULTS)
 class IAF(AffineAutoregressiveFlow):
     inverted = True

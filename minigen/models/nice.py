@@ -24,9 +24,10 @@ from . import register
 
 
 @register("nice", "NICE: additive couplings on flattened images, diagonal scaling",
-          data=("digits", "fashion-mnist"),
+          data=("digits", "fashion-mnist", "mnist"),
           couplings=4, hidden=(256, 256), prior="logistic", logit=False, alpha=0.05,
-          dequant="uniform", steps=1500, batch_size=128, lr=1e-3)
+          dequant="uniform", steps=1500, batch_size=128, lr=1e-3,
+          ranges={"couplings": "[2, inf)", "hidden": "[1, inf)", "alpha": "[0, 0.5)"})
 class NICE(DiscreteFlow):
     def __init__(self, spec, generator=None, couplings=4, hidden=(256, 256),
                  prior="logistic", logit=False, alpha=0.05, dequant="uniform"):

@@ -25,9 +25,12 @@ from . import register
 
 
 @register("pixelcnn", "PixelCNN: type-A masked conv, residual type-B blocks, 1x1 head",
-          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes"),
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist",
+                "shapes"),
           channels=64, blocks=5, first_kernel=5, kernel=3, conditional=False, steps=750,
-          batch_size=128, lr=1e-3)
+          batch_size=128, lr=1e-3,
+          ranges={"channels": "[1, inf)", "blocks": "[0, inf)", "first_kernel": "[1, inf)",
+                  "kernel": "[1, inf)"})
 class PixelCNN(PixelModel):
     def __init__(self, spec, generator, channels=64, blocks=5, first_kernel=5, kernel=3,
                  conditional=False):

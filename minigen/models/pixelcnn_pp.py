@@ -71,8 +71,11 @@ class ResnetPair(nn.Module):
 # bpd at best without)
 @register("pixelcnn++", "PixelCNN++: discretized logistic mixture, two shifted streams of "
           "gated resnets down- and upsampled with short-cuts",
-          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes"),
-          filters=32, resnets=2, mixtures=5, dropout=0.5, steps=750, batch_size=64, lr=1e-3)
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist",
+                "shapes"),
+          filters=32, resnets=2, mixtures=5, dropout=0.5, steps=750, batch_size=64, lr=1e-3,
+          ranges={"filters": "[1, inf)", "resnets": "[1, inf)", "mixtures": "[1, inf)",
+                  "dropout": "[0, 1)"})
 class PixelCNNPlusPlus(Model):
     def __init__(self, spec, generator, filters=32, resnets=2, mixtures=5, dropout=0.5):
         super().__init__(spec)

@@ -114,9 +114,12 @@ class SnailBlock(nn.Module):
 # it overfits after (test NLL 17.7 at step 375, 18.6 at 500, 21.1 at 750)
 @register("pixelsnail", "PixelSNAIL: gated causal-conv residual blocks interleaved with "
           "strictly causal self-attention over all earlier pixels",
-          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist"),
+          data=("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist"),
           channels=64, blocks=2, resnets=2, heads=1, key_channels=16, value_channels=64,
-          kernel=3, steps=375, batch_size=128, lr=1e-3)
+          kernel=3, steps=375, batch_size=128, lr=1e-3,
+          ranges={"channels": "[1, inf)", "blocks": "[1, inf)", "resnets": "[0, inf)",
+                  "heads": "[1, inf)", "key_channels": "[1, inf)",
+                  "value_channels": "[1, inf)", "kernel": "[1, inf)"})
 class PixelSNAIL(PixelModel):
     def __init__(self, spec, generator, channels=64, blocks=2, resnets=2, heads=1,
                  key_channels=16, value_channels=64, kernel=3):

@@ -36,9 +36,11 @@ NORMS = ("none", "batchnorm", "actnorm")
 
 
 @register("realnvp", "RealNVP: affine couplings, checkerboard/channel masks, multi-scale, logit",
-          data=("digits", "fashion-mnist"),
+          data=("digits", "fashion-mnist", "mnist"),
           couplings=6, channels=64, hidden_layers=2, scales=1, alpha=0.05, norm="none",
-          dequant="uniform", steps=1500, batch_size=128, lr=1e-3)
+          dequant="uniform", steps=1500, batch_size=128, lr=1e-3,
+          ranges={"couplings": "[1, inf)", "channels": "[1, inf)",
+                  "hidden_layers": "[0, inf)", "scales": "[1, inf)", "alpha": "[0, 0.5)"})
 class RealNVP(DiscreteFlow):
     def __init__(self, spec, generator=None, couplings=6, channels=64, hidden_layers=2,
                  scales=1, alpha=0.05, norm="none", dequant="uniform"):

@@ -39,7 +39,9 @@ from . import register
           "learned or sinusoidal positions, on images in raster order and on text",
           data=("digits-bin", "digits", "fashion-mnist-bin", "fortunes"),
           d_model=64, heads=4, layers=2, mlp=256, positions="learned", context=128,
-          conditional=False, steps=1000, batch_size=100, lr=1e-3)
+          conditional=False, steps=1000, batch_size=100, lr=1e-3,
+          ranges={"d_model": "[1, inf)", "heads": "[1, inf)", "layers": "[1, inf)",
+                  "mlp": "[1, inf)", "context": "[1, inf)"})
 class Transformer(SequenceModel):
     def __init__(self, spec, generator, d_model=64, heads=4, layers=2, mlp=256,
                  positions="learned", context=128, conditional=False):

@@ -18,14 +18,17 @@ from ..latent.encoders import ConvEncoder, MLPEncoder
 from ..latent.model import VariationalModel, check_sizes
 from . import register
 
-DATA = ("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "shapes")
+DATA = ("digits-bin", "digits", "fashion-mnist-bin", "fashion-mnist", "mnist", "shapes")
 CONFIG = dict(hidden=(256, 256), latent=16, beta=1.0, decoder="auto", arch="mlp", channels=32,
               iwae_k=1000, train_k=1, kl_warmup=0, steps=3000, batch_size=100)
+RANGES = {"hidden": "[1, inf)", "latent": "[1, inf)", "beta": "[0, inf)",
+          "channels": "[1, inf)", "iwae_k": "[1, inf)", "train_k": "[1, inf)",
+          "kl_warmup": "[0, inf)"}
 
 
 @register("vae", "Variational autoencoder: Gaussian q(z|x), N(0, I) prior, the ELBO with "
           "a closed-form KL; beta-VAE (beta=), conv nets (arch=conv), IWAE bound (train_k=)",
-          data=DATA, **CONFIG)
+          data=DATA, ranges=RANGES, **CONFIG)
 class VAE(VariationalModel):
     def __init__(self, spec, generator, hidden=(256, 256), latent=16, beta=1.0,
                  decoder="auto", arch="mlp", channels=32, iwae_k=1000, train_k=1,
@@ -86,7 +89,7 @@ class VAE(VariationalModel):
 
 
 @register("iwae", "Importance-weighted autoencoder: the vae trained on the K-sample bound "
-          "L_K (train_k=5)", data=DATA, **{**CONFIG, "train_k": 5})
+          "L_K (train_k=5)", data=DATA, ranges=RANGES, **{**CONFIG, "train_k": 5})
 class IWAE(VAE):
     """The VAE's model, trained on L_K = E[log 1/K sum_k p(x, z_k) / q(z_k | x)] with
     K = train_k samples per example (Burda et al. 2016, eq. 8)."""

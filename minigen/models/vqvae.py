@@ -37,7 +37,7 @@ from ..latent.reconstruction import draw_reconstructions, squared_error
 from ..model import Model, Update
 from . import register
 
-IMAGES = ("digits", "digits-bin", "fashion-mnist", "fashion-mnist-bin", "shapes")
+IMAGES = ("digits", "digits-bin", "fashion-mnist", "mnist", "fashion-mnist-bin", "shapes")
 
 
 def check_config(name, spec, beta, channels):
@@ -54,7 +54,10 @@ def check_config(name, spec, beta, channels):
 @register("vq-vae", "VQ-VAE: conv encoder to a grid of codes, nearest-codebook quantization, "
           "straight-through gradients", data=IMAGES, codes=64, code_dim=16, channels=32,
           downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
-          steps=2000, batch_size=64, lr=1e-3)
+          steps=2000, batch_size=64, lr=1e-3,
+          ranges={"codes": "[2, inf)", "code_dim": "[1, inf)", "channels": "[1, inf)",
+                  "downsample": "[1, inf)", "beta": "[0, inf)",
+                  "restart_after": "[0, inf)"})
 class VQVAE(Model):
     validation_metric = "recon_nats"
 

@@ -41,7 +41,10 @@ LEVELS = ("top", "bottom")
 @register("vq-vae-2", "VQ-VAE-2: top and bottom code grids (top at half the bottom's side), "
           "decoder from both", data=IMAGES, codes=64, code_dim=16, channels=32,
           downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
-          steps=2000, batch_size=64, lr=1e-3)
+          steps=2000, batch_size=64, lr=1e-3,
+          ranges={"codes": "[2, inf)", "code_dim": "[1, inf)", "channels": "[1, inf)",
+                  "downsample": "[1, inf)", "beta": "[0, inf)",
+                  "restart_after": "[0, inf)"})
 class VQVAE2(Model):
     validation_metric = "recon_nats"
 
@@ -170,7 +173,9 @@ class VQVAE2(Model):
 
 @register("vq-vae-2-prior", "PixelCNN priors over a trained VQ-VAE-2's codes: p(z_top) and "
           "p(z_bottom | z_top) (--config vqvae=RUN)", data=IMAGES, vqvae="", channels=32,
-          blocks=3, first_kernel=5, kernel=3, steps=1000, batch_size=64, lr=1e-3)
+          blocks=3, first_kernel=5, kernel=3, steps=1000, batch_size=64, lr=1e-3,
+          ranges={"channels": "[1, inf)", "blocks": "[0, inf)", "first_kernel": "[1, inf)",
+                  "kernel": "[1, inf)"})
 class VQVAE2Prior(CodePrior):
     """p(z_top) p(z_bottom | z_top) over the codes of a frozen VQ-VAE-2: two PixelCNNs
     trained as one player on the sum of their losses. The bottom one is conditioned on the

@@ -29,7 +29,9 @@ from .vqvae import IMAGES
 @register("vq-vae-prior", "PixelCNN (or Transformer) prior over the codes of a trained "
           "VQ-VAE (--config vqvae=RUN); samples decoded by its decoder", data=IMAGES,
           vqvae="", prior="pixelcnn", channels=32, blocks=3, first_kernel=5, kernel=3,
-          steps=1000, batch_size=64, lr=1e-3)
+          steps=1000, batch_size=64, lr=1e-3,
+          ranges={"channels": "[1, inf)", "blocks": "[0, inf)", "first_kernel": "[1, inf)",
+                  "kernel": "[1, inf)"})
 class VQVAEPrior(CodePrior):
     def __init__(self, spec, generator, vqvae="", prior="pixelcnn", channels=32, blocks=3,
                  first_kernel=5, kernel=3):

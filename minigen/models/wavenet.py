@@ -36,7 +36,9 @@ from . import register
           "skip connections, on images in raster order and on text",
           data=("digits-bin", "digits", "fashion-mnist-bin", "fortunes"),
           channels=64, dilations=(1, 2, 4, 8, 16, 32), kernel=2, positions="none",
-          context=128, steps=500, batch_size=100, lr=1e-3)
+          context=128, steps=500, batch_size=100, lr=1e-3,
+          ranges={"channels": "[1, inf)", "dilations": "[1, inf)", "kernel": "[1, inf)",
+                  "context": "[1, inf)"})
 class WaveNet(SequenceModel):
     def __init__(self, spec, generator, channels=64, dilations=(1, 2, 4, 8, 16, 32), kernel=2,
                  positions="none", context=128):
