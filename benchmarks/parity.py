@@ -2,9 +2,11 @@
 the same test likelihood: within 2% of PyTorch's test_bpd for realnvp on digits (issue 6)
 and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5);
 within 2% on test_elbo_nats and test_iwae_nats (K = 1000) for the vae on digits-bin
-(issue 13).
+(issue 13); for gan and wgan-gp on digits (issue 16) the mean fid_local of 2000 samples
+over seeds (--seeds, default 0 1 2) within 10% (GAN_CASES, gan_parity).
 
     python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
+    python -m benchmarks.parity gan|wgan-gp [--steps N] [--seeds 0 1 2] [--keep DIR]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
@@ -207,6 +209,138 @@ def torch_vae_metrics(model, spec, config, x, generator, final):
     return metrics
 
 
+# ---------------------------------------------------------------------------------------
+# GANs (issue 16): no likelihood, so the figure is sample quality, fid_local (and kid_local)
+# of 2000 samples on minigen's own classifier features (minigen.quality, the same code for
+# both sides); target: the means over seeds within 10%.
+
+GAN_CASES = {
+    "gan": dict(data="digits", loss="nonsaturating",
+                config=dict(loss="nonsaturating", latent=32, batch_size=64, steps=3000)),
+    "wgan-gp": dict(data="digits", loss="wasserstein", config=dict(steps=3000)),
+}
+GAN_TARGET = 0.10
+
+
+def train_torch_gan(model, run, seed, steps):
+    """minigen's trainer loop for a GAN in PyTorch: the same batches (the k-th update of a
+    step from the sampler of (seed, k), as trainer.StepBatches), the same noise and
+    interpolation weights (drawn from np.random.default_rng([seed, 1]) in minigen's order:
+    per critic update the fake batch's z then eps; then the generator's z), the same Adam
+    settings per player. Returns seconds per step and the mean losses per log period."""
+    cfg, ours = run.config, run.model
+    optimizers = {"D": torch.optim.Adam(model.D.parameters(), lr=ours.d_lr, betas=ours.d_betas),
+                  "G": torch.optim.Adam(model.G.parameters(), lr=ours.g_lr, betas=ours.g_betas)}
+    samplers = [data.BatchSampler(len(run.x_train), cfg["batch_size"],
+                                  seed if k == 0 else (seed, k))
+                for k in range(ours.n_critic)]
+    rng = np.random.default_rng([seed, 1])
+    levels = run.spec.levels - 1
+    seconds, curve, period = 0.0, [], {"discriminator_loss": [], "generator_loss": []}
+    every = cfg["log_every"] or max(1, steps // 100)
+    for step in range(steps):
+        started = time.perf_counter()
+        for k in range(ours.n_critic):
+            x = run.x_train[samplers[k].indices(step)]
+            real = torch.from_numpy(x).float() * (2.0 / levels) - 1
+            z = torch.from_numpy(rng.normal(0.0, 1.0, (len(x), ours.latent)).astype(np.float32))
+            with torch.no_grad():
+                fake = model.G(z)
+            eps = torch.from_numpy(rng.uniform(0.0, 1.0, (len(x),)).astype(np.float32)) \
+                if model.loss == "wasserstein" else None
+            loss = model.d_loss(real, fake, eps)
+            optimizers["D"].zero_grad()
+            loss.backward()
+            optimizers["D"].step()
+            period["discriminator_loss"].append(loss.item())
+        z = torch.from_numpy(rng.normal(0.0, 1.0, (cfg["batch_size"], ours.latent))
+                             .astype(np.float32))
+        loss = model.g_loss(model.G(z))
+        optimizers["G"].zero_grad()
+        loss.backward()
+        optimizers["G"].step()
+        period["generator_loss"].append(loss.item())
+        seconds += time.perf_counter() - started
+        if (step + 1) % every == 0 or step + 1 == steps:
+            curve.append({"step": step + 1, **{k: statistics.fmean(v) for k, v in
+                                               period.items()}})
+            period = {k: [] for k in period}
+    return seconds / steps, curve
+
+
+def torch_gan_quality(model, run):
+    """minigen's evaluation of the PyTorch generator: eval_samples samples in eval mode
+    from the noise minigen's evaluate draws (gan.model.EVALUATION_SEED, SAMPLE_BATCH at a
+    time), mapped to levels, scored by minigen.quality."""
+    from minigen import quality
+    from minigen.gan.model import EVALUATION_SEED, SAMPLE_BATCH
+    rng = np.random.default_rng(EVALUATION_SEED)
+    n, out = run.model.eval_samples, []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, n, SAMPLE_BATCH):
+            z = rng.normal(0.0, 1.0, (min(SAMPLE_BATCH, n - start), run.model.latent))
+            out.append(model.G(torch.from_numpy(z.astype(np.float32))).numpy())
+    model.train()
+    return quality.image_quality(run.model.unscale(np.concatenate(out)), run.spec)
+
+
+def gan_parity(name, seeds, steps=None, keep=None, write=True, threads=None):
+    """Train minigen's and PyTorch's model from the same initial weights for each seed and
+    compare fid_local (and kid_local) of their samples."""
+    from .torch_models.gan import DCGAN
+    case = GAN_CASES[name]
+    config = dict(case["config"])
+    if steps is not None:
+        config["steps"] = steps
+    per_seed = []
+    for seed in seeds:
+        out = os.path.join(keep, f"{name}-{case['data']}-{seed}") if keep else \
+            tempfile.mkdtemp(prefix="parity-gan-")
+        run = trainer.Run(name, case["data"], seed, out=out, config=config)
+        torch.manual_seed(seed)
+        torch_model = DCGAN(run.model.latent, run.spec.shape, run.model.channels, case["loss"],
+                            getattr(run.model, "gp_weight", 10.0))
+        copy_weights(run.model, torch_model)
+        print(f"seed {seed}: minigen's {name} on {case['data']}, {run.config['steps']} steps "
+              f"-> {out}", flush=True)
+        run.train(progress=False)
+        ours = run.finish()
+        print(f"seed {seed}: torch's {name} ...", flush=True)
+        sps, curve = train_torch_gan(torch_model, run, seed, run.config["steps"])
+        theirs = torch_gan_quality(torch_model, run)
+        row = {"seed": seed, "run": out,
+               **{f"{k}_minigen": ours[f"test_{k}"] for k in ("fid_local", "kid_local",
+                                                             "is_local", "precision",
+                                                             "recall")},
+               **{f"{k}_torch": theirs[k] for k in ("fid_local", "kid_local", "is_local",
+                                                    "precision", "recall")},
+               "seconds_per_step_minigen": ours["seconds_per_step"],
+               "seconds_per_step_torch": sps, "torch_curve": curve}
+        per_seed.append(row)
+        print(f"seed {seed}: fid_local minigen {row['fid_local_minigen']:.4f}, torch "
+              f"{row['fid_local_torch']:.4f}; kid_local minigen {row['kid_local_minigen']:.3f}, "
+              f"torch {row['kid_local_torch']:.3f}; s/step minigen "
+              f"{row['seconds_per_step_minigen']:.3f}, torch {sps:.3f}", flush=True)
+    means = {f"{k}_{side}": statistics.fmean(r[f"{k}_{side}"] for r in per_seed)
+             for k in ("fid_local", "kid_local") for side in ("minigen", "torch")}
+    rel = (means["fid_local_minigen"] - means["fid_local_torch"]) / means["fid_local_torch"]
+    print(f"fid_local over seeds {list(seeds)}: minigen {means['fid_local_minigen']:.4f}, torch "
+          f"{means['fid_local_torch']:.4f}, relative difference {rel:+.1%} (allowed "
+          f"{GAN_TARGET:.0%}: {'ok' if abs(rel) <= GAN_TARGET else 'MISSED'})")
+    if write:
+        result = {"model": name, "data": case["data"], "seeds": list(seeds),
+                  "config": run.config, "metric": "test_fid_local", **means,
+                  "relative_difference": rel, "target": GAN_TARGET,
+                  "meets_target": abs(rel) <= GAN_TARGET, "per_seed": per_seed,
+                  "classifier_accuracy": ours["test_classifier_accuracy"],
+                  "machine": common.machine_info(threads)}
+        common.RESULTS.mkdir(exist_ok=True)
+        path = common.RESULTS / f"parity-{name}-{case['data']}.json"
+        trainer.write_json(str(path), result)
+        print(f"wrote {path}")
+
+
 CASES = {"realnvp": realnvp_case, "made": made_case, "pixelcnn": pixelcnn_case,
          "gated-pixelcnn": gated_pixelcnn_case, "wavenet": wavenet_case,
          "transformer": transformer_case, "vae": vae_case}
@@ -347,7 +481,7 @@ def minigen_curve(case, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=sorted(CASES))
+    parser.add_argument("model", choices=sorted(CASES) + sorted(GAN_CASES))
     parser.add_argument("--steps", type=int, help="training steps (default: the case's)")
     parser.add_argument("--data", help="dataset (default: the case's); the result file then "
                         "names it: parity-MODEL-DATA.json")
@@ -360,9 +494,16 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=250,
                         help="steps between test evaluations on both sides (0: only at the end)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="GANs: the seeds whose means are compared")
+    parser.add_argument("--keep", metavar="DIR", help="GANs: keep minigen's runs in "
+                        "DIR/MODEL-DATA-SEED")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads or os.cpu_count())
     common.keep_freed_memory()
+    if args.model in GAN_CASES:
+        gan_parity(args.model, args.seeds, args.steps, args.keep, not args.no_write, threads)
+        return
     case = CASES[args.model]()
     default_data = case.data
     if args.data is not None:
