@@ -230,6 +230,38 @@ def test_conv2d_gradient_penalty_differentiates_the_gradient():
     assert mg.gradcheck(penalty, [w1, w2])
 
 
+@pytest.mark.parametrize("op, w_shape", [(conv2d_op, (3, 2, 4, 4)),
+                                         (conv_transpose2d_op, (2, 3, 4, 4))])
+def test_dcgan_windows_through_leaky_relu_to_second_order(op, w_shape):
+    """The 4x4, stride 2, padding 1 windows of the DCGAN discriminator (conv2d) and
+    generator (conv_transpose2d), followed by LeakyReLU(0.2) as in the networks: first and
+    second derivatives with respect to the input and the weight (a WGAN-GP critic's
+    penalty differentiates d critic / dx again with respect to w)."""
+    x, w, b = _leaves(6, (2, 2, 6, 6), w_shape, (w_shape[1] if op is conv_transpose2d_op
+                                                 else w_shape[0],))
+    fn = lambda x, w, b: mg.leaky_relu(op(x, w, b, stride=2, padding=1), 0.2)  # noqa: E731
+    assert mg.gradcheck(fn, [x, w, b])
+    assert mg.gradgradcheck(fn, [x, w, b])
+
+
+def test_gradient_penalty_through_the_dcgan_critic_layers():
+    """The WGAN-GP penalty of a critic built like minigen's DCGAN critic (conv k4 s2 p1,
+    LeakyReLU 0.2, conv k4 s2 p1, LeakyReLU 0.2, linear): its gradient with respect to
+    every weight, a second derivative through both convolutions and both LeakyReLUs,
+    against finite differences of the penalty."""
+    x, w1, w2, head = _leaves(7, (2, 1, 8, 8), (3, 1, 4, 4), (4, 3, 4, 4), (16,))
+
+    def penalty(w1, w2, head):
+        xl = x.detach()
+        xl.requires_grad = True
+        h = mg.leaky_relu(conv2d_op(xl, w1, stride=2, padding=1), 0.2)
+        h = mg.leaky_relu(conv2d_op(h, w2, stride=2, padding=1), 0.2)
+        (gx,) = mg.grad((h.reshape(2, -1) @ head).sum(), xl, create_graph=True)
+        norms = mg.sqrt((gx * gx).reshape(2, -1).sum(axis=1))
+        return ((norms - 1.0) ** 2).mean()
+    assert mg.gradcheck(penalty, [w1, w2, head])
+
+
 @pytest.mark.parametrize("mask_type, groups", [("A", 1), ("B", 3)])
 def test_masked_weights_get_exactly_zero_gradient(mask_type, groups):
     rng = np.random.default_rng(4)
