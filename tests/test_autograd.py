@@ -321,3 +321,16 @@ def test_elementwise_op_makes_no_hidden_copy():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1.1 * z.data.nbytes, peak
+
+
+def test_jacobian_vector_product_by_two_reverse_passes():
+    """Forward mode is out of scope (README); J v is the gradient in u of (J^T u) . v, which
+    second-order reverse mode gives, as docs/numpy.md shows."""
+    a = np.arange(6.0).reshape(2, 3)
+    x = mg.tensor([0.5, 1.0, 2.0], dtype="float64", requires_grad=True)
+    v = mg.tensor([1.0, -1.0, 0.5], dtype="float64")
+    y = mg.tensor(a) @ mg.sin(x)
+    u = mg.zeros(y.shape, dtype=y.dtype, requires_grad=True)
+    (vjp,) = mg.grad(y, x, grad_outputs=u, create_graph=True)
+    (jv,) = mg.grad(vjp, u, grad_outputs=v)
+    np.testing.assert_allclose(jv.numpy(), a @ (np.cos(x.numpy()) * v.numpy()), rtol=1e-14)
