@@ -14,9 +14,10 @@ its defaults; the trainer stays the one loop (minigen/model.py's contract).
     evaluate()     the sample-quality metrics (minigen.quality), the same code for every
                    model: on images fid_local, kid_local (x 1000), is_local, precision,
                    recall on the features of minigen's own classifier of the dataset; on
-                   2-D data kid_points (the same KID on the raw points against the held-out
-                   points) and, on toy-8gaussians and toy-rings, modes_hit and
-                   high_quality (the mode-collapse check). Always d_real and d_fake, D's
+                   2-D data kid_points (the same KID on the points against the held-out
+                   points, both divided by the held-out points' RMS) and, on
+                   toy-8gaussians and toy-rings, modes_hit and high_quality (the
+                   mode-collapse check). Always d_real and d_fake, D's
                    mean output (a probability for the original game, the critic value
                    otherwise) on held-out real data and on samples. eval_samples samples
                    from a fixed seed: the same weights always give the same figures.
@@ -295,7 +296,9 @@ class GAN(Model):
         if self.spec.is_image:
             metrics.update(quality.image_quality(samples, self.spec))
         else:
-            metrics["kid_points"] = quality.kid(samples, held_out, seed=EVALUATION_SEED)
+            unit = float(np.sqrt(np.mean(held_out.astype(np.float64) ** 2)))
+            metrics["kid_points"] = quality.kid(samples / unit, held_out / unit,
+                                                seed=EVALUATION_SEED)
             modes = datasets.toy_modes(self.spec.name)
             if modes is not None:
                 metrics.update(quality.mode_coverage(samples, modes))
