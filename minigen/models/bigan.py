@@ -27,13 +27,13 @@ from ..latent.reconstruction import draw_reconstructions
 from ..model import Update
 from ..random import Generator
 from . import register
-from .gan import SHARED
+from .gan import ADAM_RANGES, SHARED
 
 
 @register("bigan", "BiGAN: an encoder E beside G, D on (x, z) pairs; features = E(x) for "
           "the probe", data=("digits", "fashion-mnist", "mnist"), n_critic=1, d_lr=2e-4,
           g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999), joint_hidden=256,
-          **SHARED)
+          ranges={**ADAM_RANGES, "joint_hidden": "[1, inf)"}, **SHARED)
 class BiGAN(GAN):
     def __init__(self, spec, generator, joint_hidden=256, **config):
         if int(joint_hidden) < 1:

@@ -41,7 +41,7 @@ from ..gan.networks import DCGANGenerator, LEAK, dcgan_init
 from ..model import Update
 from ..random import Generator
 from . import register
-from .gan import SHARED
+from .gan import ADAM_RANGES, SHARED
 
 SWEEP = (-2.0, 2.0)      # the range of a continuous code in codes.png (training: -1 to 1)
 PANEL_ROWS = 5
@@ -66,7 +66,9 @@ def mutual_information_bound(q, codes, categories, continuous):
           "term through an auxiliary Q head on D's body", data=("digits", "fashion-mnist",
                                                                 "mnist"),
           loss="nonsaturating", categories=10, continuous=2, mi_weight=1.0, n_critic=1,
-          d_lr=2e-4, g_lr=1e-3, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999), **SHARED)
+          d_lr=2e-4, g_lr=1e-3, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
+          ranges={**ADAM_RANGES, "categories": "[0, inf)", "continuous": "[0, inf)",
+                  "mi_weight": "[0, inf)"}, **SHARED)
 class InfoGAN(GAN):
     def __init__(self, spec, generator, categories=10, continuous=2, mi_weight=1.0,
                  **config):

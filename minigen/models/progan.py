@@ -31,7 +31,11 @@ from . import register
           "a fade-in of alpha over fade_steps)", data=("fashion-mnist", "digits", "mnist"),
           loss="nonsaturating", latent=64, channels=64, low_steps=1000, fade_steps=1000,
           n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          eval_samples=2000, steps=3000, batch_size=64)
+          eval_samples=2000, steps=3000, batch_size=64,
+          ranges={"latent": "[1, inf)", "channels": "[1, inf)", "low_steps": "[0, inf)",
+                  "fade_steps": "[1, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
+                  "g_lr": "(0, inf)", "d_betas": "[0, 1)", "g_betas": "[0, 1)",
+                  "eval_samples": "[2, inf)"})
 class ProGAN(GAN):
     def __init__(self, spec, generator, low_steps=1000, fade_steps=1000, **config):
         if int(low_steps) < 0:

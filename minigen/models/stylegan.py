@@ -32,7 +32,11 @@ NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
                                                                  "mnist"),
           loss="nonsaturating", latent=32, style_dim=64, mapping_layers=4, channels=64,
           n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          eval_samples=2000, steps=3000, batch_size=64)
+          eval_samples=2000, steps=3000, batch_size=64,
+          ranges={"latent": "[1, inf)", "style_dim": "[1, inf)",
+                  "mapping_layers": "[1, inf)", "channels": "[1, inf)", "n_critic": "[1, inf)",
+                  "d_lr": "(0, inf)", "g_lr": "(0, inf)", "d_betas": "[0, 1)", "g_betas": "[0, 1)",
+                  "eval_samples": "[2, inf)"})
 class StyleGAN(GAN):
     def __init__(self, spec, generator, style_dim=64, mapping_layers=4, **config):
         self.style_dim, self.mapping_layers = int(style_dim), int(mapping_layers)
