@@ -144,6 +144,8 @@ def cmd_receptive_field(args):
     row, col = args.pixel if args.pixel else (size // 2, size // 2)
     if not (0 <= row < size and 0 <= col < size):
         raise ValueError(f"--pixel {row} {col} is outside a {size}x{size} image")
+    if os.path.splitext(args.out)[1].lower() != ".png":
+        raise ValueError(f"--out {args.out}: the picture is written as .png")
     spec = models.DataSpec("receptive-field", (1, size, size), "discrete", levels=2)
     maps = []
     for name in args.models:

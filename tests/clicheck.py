@@ -1,12 +1,25 @@
-"""The end-to-end command-line check every model's tests share:
+"""The end-to-end command-line check every model's tests share, and a snapshot of a folder
+to show that a command left it as it was:
 
-    from clicheck import train_sample_eval
+    from clicheck import snapshot, train_sample_eval
 """
 import json
+import os
 
 import pytest
 
 from minigen import cli
+
+
+def snapshot(folder):
+    """Every file under folder with its bytes and modification time."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                out[path] = (f.read(), os.stat(path).st_mtime_ns)
+    return out
 
 
 def train_sample_eval(name, data, args, tmp_path, capsys, label=None):

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 
 import pytest
+from clicheck import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,16 +153,6 @@ def other_command(draw, workspace):
         argv += ["--dims", draw(st.sampled_from(["8", "0"])), "--quiet"]
         writes = os.path.join(run, "metrics.json")
     return argv, writes
-
-
-def snapshot(folder):
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[path] = (f.read(), os.stat(path).st_mtime_ns)
-    return out
 
 
 _TEMPLATE = []

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clicheck import snapshot
 
 import minigen as mg
-from minigen import checkpoint, cli, data, models, runfolder, trainer
+from minigen import checkpoint, cli, data, models, trainer
 
 TINY = ["steps=6", "batch_size=16", "eval_batch_size=400"]
 MADE = TINY + ["hidden=16"]
@@ -32,17 +33,6 @@ def run_cli(capsys, *argv):
     status = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return status, out, err
-
-
-def snapshot(folder):
-    """Every file under folder with its bytes and modification time."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[path] = (f.read(), os.stat(path).st_mtime_ns)
-    return out
 
 
 def one_line_error(err, *words):

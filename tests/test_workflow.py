@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from clicheck import snapshot
 
 from minigen import checkpoint, cli, models, trainer
 
@@ -14,17 +15,6 @@ TINY_MADE = TINY + ["hidden=32,32", "num_masks=2", "ordering=random"]
 
 def run_cli(*argv):
     return cli.main([str(a) for a in argv])
-
-
-def snapshot(folder):
-    """Every file's bytes and modification time: to show nothing was touched."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[path] = (f.read(), os.stat(path).st_mtime_ns)
-    return out
 
 
 def test_train_writes_the_four_files_and_sample_and_eval_work(tmp_path, capsys):

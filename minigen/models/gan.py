@@ -28,10 +28,12 @@ TRICKS = dict(feature_matching=False, minibatch_kernels=0, historical_averaging=
               label_smoothing=0.0, virtual_batch_norm=False, reference_size=64)
 SHARED = dict(latent=32, hidden=(128, 128, 128), channels=64, eval_samples=2000,
               steps=3000, batch_size=64)
-RANGES = {"latent": "[1, inf)", "hidden": "[1, inf)", "channels": "[1, inf)",
-          "eval_samples": "[2, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
-          "g_lr": "(0, inf)"}
-ADAM_RANGES = {**RANGES, "d_betas": "[0, 1)", "g_betas": "[0, 1)"}
+# the keys of the game itself, then those of SHARED's networks
+GAME_RANGES = {"eval_samples": "[2, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
+               "g_lr": "(0, inf)"}
+ADAM_GAME_RANGES = {**GAME_RANGES, "d_betas": "[0, 1)", "g_betas": "[0, 1)"}
+RANGES = {"latent": "[1, inf)", "hidden": "[1, inf)", "channels": "[1, inf)", **GAME_RANGES}
+ADAM_RANGES = {**RANGES, **ADAM_GAME_RANGES}
 TRICK_RANGES = {**ADAM_RANGES, "minibatch_kernels": "[0, inf)",
                 "historical_averaging": "[0, inf)", "label_smoothing": "[0, 1)",
                 "reference_size": "[1, inf)"}

@@ -32,6 +32,7 @@ from ..gan.image_to_image import PatchDiscriminator, UNetGenerator
 from ..gan.model import GAN
 from ..ops import where
 from . import register
+from .gan import ADAM_GAME_RANGES
 
 PICTURE_ROWS = 8
 
@@ -42,10 +43,8 @@ PICTURE_ROWS = 8
           loss="nonsaturating", channels=32, l1_weight=100.0, dropout=0.5, bank=64,
           n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
           eval_samples=2000, steps=2000, batch_size=64,
-          ranges={"channels": "[1, inf)", "l1_weight": "[0, inf)", "dropout": "[0, 1)",
-                  "bank": "[1, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
-                  "g_lr": "(0, inf)", "d_betas": "[0, 1)", "g_betas": "[0, 1)",
-                  "eval_samples": "[2, inf)"})
+          ranges={**ADAM_GAME_RANGES, "channels": "[1, inf)", "l1_weight": "[0, inf)",
+                  "dropout": "[0, 1)", "bank": "[1, inf)"})
 class Pix2Pix(GAN):
     def __init__(self, spec, generator, l1_weight=100.0, dropout=0.5, bank=64, **config):
         if not float(l1_weight) >= 0:

@@ -25,6 +25,7 @@ from .. import functional as F
 from ..gan.model import GAN
 from ..gan.progressive import ProgressiveDiscriminator, ProgressiveGenerator, fade
 from . import register
+from .gan import ADAM_GAME_RANGES
 
 
 @register("progan", "progressive GAN over two resolutions (half size, then full size with "
@@ -32,10 +33,8 @@ from . import register
           loss="nonsaturating", latent=64, channels=64, low_steps=1000, fade_steps=1000,
           n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
           eval_samples=2000, steps=3000, batch_size=64,
-          ranges={"latent": "[1, inf)", "channels": "[1, inf)", "low_steps": "[0, inf)",
-                  "fade_steps": "[1, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
-                  "g_lr": "(0, inf)", "d_betas": "[0, 1)", "g_betas": "[0, 1)",
-                  "eval_samples": "[2, inf)"})
+          ranges={**ADAM_GAME_RANGES, "latent": "[1, inf)", "channels": "[1, inf)",
+                  "low_steps": "[0, inf)", "fade_steps": "[1, inf)"})
 class ProGAN(GAN):
     def __init__(self, spec, generator, low_steps=1000, fade_steps=1000, **config):
         if int(low_steps) < 0:

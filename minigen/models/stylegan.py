@@ -23,6 +23,7 @@ from ..gan.model import GAN
 from ..gan.style import StyleGenerator
 from ..random import Generator
 from . import register
+from .gan import ADAM_GAME_RANGES
 
 NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
 
@@ -33,10 +34,8 @@ NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
           loss="nonsaturating", latent=32, style_dim=64, mapping_layers=4, channels=64,
           n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
           eval_samples=2000, steps=3000, batch_size=64,
-          ranges={"latent": "[1, inf)", "style_dim": "[1, inf)",
-                  "mapping_layers": "[1, inf)", "channels": "[1, inf)", "n_critic": "[1, inf)",
-                  "d_lr": "(0, inf)", "g_lr": "(0, inf)", "d_betas": "[0, 1)", "g_betas": "[0, 1)",
-                  "eval_samples": "[2, inf)"})
+          ranges={**ADAM_GAME_RANGES, "latent": "[1, inf)", "style_dim": "[1, inf)",
+                  "mapping_layers": "[1, inf)", "channels": "[1, inf)"})
 class StyleGAN(GAN):
     def __init__(self, spec, generator, style_dim=64, mapping_layers=4, **config):
         self.style_dim, self.mapping_layers = int(style_dim), int(mapping_layers)
