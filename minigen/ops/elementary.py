@@ -2,8 +2,8 @@
 functions and their inverses, powers and logarithms in bases 2 and 10, the cube root, angle
 units, logaddexp, logaddexp2, hypot and arctan2.
 
-A function of one argument is one line of a table, as in HIPS autograd: NumPy's name and
-its derivative written with Tensor ops of the input x and the output y, so that it can be
+Each function is one line of a table, as in HIPS autograd: NumPy's name and its derivative
+in each argument, written with Tensor ops of the inputs and the output y, so that it can be
 differentiated again. Where a derivative is infinite (arcsin and arccos at +-1, arccosh at
 1, arctanh at +-1, cbrt at 0) the gradient is inf, as the calculus says. hypot and arctan2
 have no derivative at the origin, where they have a cone's kink (hypot) or no limit at all
@@ -16,35 +16,21 @@ from ..autograd import Function
 from .elementwise import _binary, exp, sqrt, where
 
 
-def _unary(name, derivative):
-    """The Function for NumPy's one-argument `name`, with dy/dx = derivative(x, y)."""
+def _function(name, *derivatives):
+    """The Function for NumPy's `name` of as many arguments as derivatives; derivatives[i]
+    of (*inputs, y) is d y / d input i, written with Tensor ops."""
 
-    def forward(ctx, x):
-        return getattr(backend.xp_of(x), name)(x)
+    def forward(ctx, *arrays):
+        return getattr(backend.xp_of(arrays[0]), name)(*arrays)
 
     def backward(ctx, g):
-        return g * derivative(ctx.inputs[0], ctx.output)
+        inputs, y = ctx.inputs, ctx.output
+        return tuple(g * d(*inputs, y) if need else None
+                     for d, need in zip(derivatives, ctx.needs_input_grad))
 
     return type(name.capitalize(), (Function,), {
         "forward": staticmethod(forward), "backward": staticmethod(backward),
         "__doc__": f"np.{name}, differentiable to any order.", "__module__": __name__})
-
-
-_LN2, _LN10 = math.log(2.0), math.log(10.0)
-
-Tan = _unary("tan", lambda x, y: 1.0 + y * y)
-Arcsin = _unary("arcsin", lambda x, y: 1.0 / sqrt((1.0 - x) * (1.0 + x)))
-Arccos = _unary("arccos", lambda x, y: -1.0 / sqrt((1.0 - x) * (1.0 + x)))
-Arctan = _unary("arctan", lambda x, y: 1.0 / (1.0 + x * x))
-Sinh = _unary("sinh", lambda x, y: cosh(x))
-Cosh = _unary("cosh", lambda x, y: sinh(x))
-Arcsinh = _unary("arcsinh", lambda x, y: 1.0 / sqrt(x * x + 1.0))
-Arccosh = _unary("arccosh", lambda x, y: 1.0 / sqrt((x - 1.0) * (x + 1.0)))
-Arctanh = _unary("arctanh", lambda x, y: 1.0 / ((1.0 - x) * (1.0 + x)))
-Exp2 = _unary("exp2", lambda x, y: y * _LN2)
-Log2 = _unary("log2", lambda x, y: 1.0 / (x * _LN2))
-Log10 = _unary("log10", lambda x, y: 1.0 / (x * _LN10))
-Cbrt = _unary("cbrt", lambda x, y: 1.0 / (3.0 * y * y))
 
 
 def _nonzero(t):
@@ -54,64 +40,29 @@ def _nonzero(t):
     return where(zero, 1.0, t) if zero.any() else t
 
 
-class Arctan2(Function):
-    """The angle of the point (x, y) = (b, a): d/da = b / r^2, d/db = -a / r^2."""
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
 
-    @staticmethod
-    def forward(ctx, a, b):
-        return backend.xp_of(a).arctan2(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.inputs
-        need_a, need_b = ctx.needs_input_grad
-        r2 = _nonzero(a * a + b * b)
-        return (g * b / r2 if need_a else None), (-g * a / r2 if need_b else None)
-
-
-class Hypot(Function):
-    """sqrt(a^2 + b^2) without overflow: d/da = a / out."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        return backend.xp_of(a).hypot(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.inputs
-        need_a, need_b = ctx.needs_input_grad
-        h = _nonzero(ctx.output)
-        return (g * a / h if need_a else None), (g * b / h if need_b else None)
-
-
-class Logaddexp(Function):
-    """log(e^a + e^b); d/da = e^(a - out), which is at most 1 and never overflows."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        return backend.xp_of(a).logaddexp(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.inputs
-        need_a, need_b = ctx.needs_input_grad
-        y = ctx.output
-        return (g * exp(a - y) if need_a else None), (g * exp(b - y) if need_b else None)
-
-
-class Logaddexp2(Function):
-    """log2(2^a + 2^b); d/da = 2^(a - out)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        return backend.xp_of(a).logaddexp2(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.inputs
-        need_a, need_b = ctx.needs_input_grad
-        y = ctx.output
-        return (g * exp2(a - y) if need_a else None), (g * exp2(b - y) if need_b else None)
+Tan = _function("tan", lambda x, y: 1.0 + y * y)
+Arcsin = _function("arcsin", lambda x, y: 1.0 / sqrt((1.0 - x) * (1.0 + x)))
+Arccos = _function("arccos", lambda x, y: -1.0 / sqrt((1.0 - x) * (1.0 + x)))
+Arctan = _function("arctan", lambda x, y: 1.0 / (1.0 + x * x))
+Sinh = _function("sinh", lambda x, y: cosh(x))
+Cosh = _function("cosh", lambda x, y: sinh(x))
+Arcsinh = _function("arcsinh", lambda x, y: 1.0 / sqrt(x * x + 1.0))
+Arccosh = _function("arccosh", lambda x, y: 1.0 / sqrt((x - 1.0) * (x + 1.0)))
+Arctanh = _function("arctanh", lambda x, y: 1.0 / ((1.0 - x) * (1.0 + x)))
+Exp2 = _function("exp2", lambda x, y: y * _LN2)
+Log2 = _function("log2", lambda x, y: 1.0 / (x * _LN2))
+Log10 = _function("log10", lambda x, y: 1.0 / (x * _LN10))
+Cbrt = _function("cbrt", lambda x, y: 1.0 / (3.0 * y * y))
+# arctan2(a, b) is the angle of the point (b, a): d/da = b / r^2, d/db = -a / r^2
+Arctan2 = _function("arctan2", lambda a, b, y: b / _nonzero(a * a + b * b),
+                    lambda a, b, y: -a / _nonzero(a * a + b * b))
+# hypot(a, b) = sqrt(a^2 + b^2) without overflow: d/da = a / y
+Hypot = _function("hypot", lambda a, b, y: a / _nonzero(y), lambda a, b, y: b / _nonzero(y))
+# log(e^a + e^b): d/da = e^(a - y), at most 1, never overflowing; likewise in base 2
+Logaddexp = _function("logaddexp", lambda a, b, y: exp(a - y), lambda a, b, y: exp(b - y))
+Logaddexp2 = _function("logaddexp2", lambda a, b, y: exp2(a - y), lambda a, b, y: exp2(b - y))
 
 
 def tan(x):

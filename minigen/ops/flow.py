@@ -31,6 +31,7 @@ import scipy.linalg
 from .. import backend, random
 from ..autograd import Function, Tensor
 from .elementwise import constant, exp
+from .matrix import inv
 
 
 class AffineCoupling(Function):
@@ -176,20 +177,6 @@ def actnorm_init(x, eps=1e-6):
     return constant(log_scale.astype(data.dtype)), constant(bias.astype(data.dtype))
 
 
-class MatrixInverse(Function):
-    """A -> A^-1 for a square matrix: the 1x1 convolution's weight in the reverse direction."""
-
-    @staticmethod
-    def forward(ctx, a):
-        return backend.xp_of(a).linalg.inv(a)
-
-    @staticmethod
-    def backward(ctx, g):
-        # d(A^-1) = -A^-1 dA A^-1, so the gradient for A is -A^-T g A^-T
-        b = ctx.output
-        return -(b.mT @ g @ b.mT)
-
-
 def lu_init(channels, generator=None, dtype=np.float32):
     """Glow's LU parameters for a random orthogonal C x C weight (the Q of a Gaussian
     matrix, factored by scipy.linalg.lu): a dict of Tensors perm, lower, upper, log_s and
@@ -247,6 +234,6 @@ def invertible_conv1x1(x, perm, lower, upper, log_s, sign_s, reverse=False):
         _check_shape(op, name, value, shape)
     weight = lu_weight(perm, lower, upper, log_s, sign_s)
     if reverse:
-        weight = MatrixInverse.apply(weight)
+        weight = inv(weight)
     y = (weight @ x.reshape(n, c, h * w)).reshape(x.shape)
     return y, _logdet_per_sample(log_s, h * w, n, reverse)
