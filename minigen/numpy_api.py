@@ -69,6 +69,13 @@ def _transpose(a, axes=None):
     return mg.transpose(a) if axes is None else mg.transpose(a, axes)
 
 
+def _where(condition, x=None, y=None):
+    """np.where(condition, x, y) picks; np.where(condition) alone is np.nonzero (indices)."""
+    if x is None and y is None:
+        return _constants(np.nonzero(_arrays(condition)))
+    return mg.where(condition, x, y)
+
+
 def _copy(a):
     return a  # Tensors are immutable: a copy would hold the same values
 
@@ -78,7 +85,7 @@ FUNCTIONS = {
     np.sum: mg.sum, np.mean: mg.mean, np.var: mg.var, np.std: mg.std, np.max: mg.max,
     np.amax: mg.max, np.min: mg.min, np.amin: mg.min, np.prod: mg.prod,
     np.cumsum: mg.cumsum, np.argmax: mg.argmax, np.argmin: mg.argmin, np.clip: mg.clip,
-    np.round: mg.round, np.fix: mg.trunc, np.where: mg.where,
+    np.round: mg.round, np.fix: mg.trunc, np.where: _where,
     np.select: mg.select, np.nan_to_num: mg.nan_to_num, np.diff: mg.diff,
     np.gradient: mg.gradient,
     # products

@@ -175,6 +175,8 @@ def test_functions_without_a_gradient_run_on_the_values():
     assert rows.numpy().tolist() == [1] and cols.numpy().tolist() == [1]
     assert np.logical_and(np.isfinite(t), t > 1).numpy().tolist() == [[False, True],
                                                                        [True, False]]
+    rows, cols = np.where(t > 1)  # one argument: the indices, as np.nonzero
+    assert rows.numpy().tolist() == [0, 1] and cols.numpy().tolist() == [1, 0]
 
 
 def refuse(*args, **kwargs):
