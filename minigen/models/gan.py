@@ -28,8 +28,9 @@ TRICKS = dict(feature_matching=False, minibatch_kernels=0, historical_averaging=
               label_smoothing=0.0, virtual_batch_norm=False, reference_size=64)
 SHARED = dict(latent=32, hidden=(128, 128, 128), channels=64, eval_samples=2000,
               steps=3000, batch_size=64)
-# the keys of the game itself, then those of SHARED's networks
-GAME_RANGES = {"eval_samples": "[2, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
+# the keys of the game itself, then those of SHARED's networks; precision and recall need a
+# sample's k-th neighbour besides itself (quality.PR_NEIGHBOURS = 3), so 4 samples at least
+GAME_RANGES = {"eval_samples": "[4, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
                "g_lr": "(0, inf)"}
 ADAM_GAME_RANGES = {**GAME_RANGES, "d_betas": "[0, 1)", "g_betas": "[0, 1)"}
 RANGES = {"latent": "[1, inf)", "hidden": "[1, inf)", "channels": "[1, inf)", **GAME_RANGES}
