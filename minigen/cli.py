@@ -38,9 +38,10 @@ def cmd_train(args):
         if value is not None:
             overrides.append(f"{key}={value}")
     if args.resume:
-        given = [flag for flag, value in (("--steps", args.steps), ("--batch-size",
-                 args.batch_size), ("--lr", args.lr), ("--seed", args.seed), ("--early-stop",
-                 args.early_stop), ("--config", args.config)) if value is not None]
+        settings = {"--steps": args.steps, "--batch-size": args.batch_size, "--lr": args.lr,
+                    "--seed": args.seed, "--early-stop": args.early_stop,
+                    "--config": args.config}
+        given = [flag for flag, value in settings.items() if value is not None]
         if given:
             raise ValueError(f"--resume continues a run with the settings it was started "
                              f"with; {', '.join(given)} cannot change them (train a new run "

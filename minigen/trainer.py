@@ -277,10 +277,7 @@ class Run:
                     logs = self._train_step()
                     self.step += 1
                     self.train_seconds += time.perf_counter() - started
-                    for key, value in logs.items():
-                        total = self.period.setdefault(key, [0.0, 0])
-                        total[0] += value
-                        total[1] += 1
+                    self._add_to_period(logs)
                     bar.update(1)
                     bar.set_postfix(self._bar_losses(), refresh=False)
                     self._periodic()
@@ -299,13 +296,21 @@ class Run:
         """Steps per row of log.csv: the log_every config key, by default about 100 rows."""
         return self.config["log_every"] or max(1, self.config["steps"] // 100)
 
+    def _add_to_period(self, logs):
+        """Sum a step's logs into the log period's (sum, count) of each key."""
+        for key, value in logs.items():
+            total = self.period.setdefault(key, [0.0, 0])
+            total[0] += value
+            total[1] += 1
+
     def _period_means(self):
         return {key: total / count for key, (total, count) in self.period.items()}
 
     def _bar_losses(self):
         """Each player's mean loss over the log period: the figure log.csv's row gets."""
         means = self._period_means()
-        return {"loss" if len(self.players) == 1 else player: f"{means[self.loss_name(player)]:.4f}"
+        return {"loss" if len(self.players) == 1 else player:
+                f"{means[self.loss_name(player)]:.4f}"
                 for player in self.players if self.loss_name(player) in means}
 
     def _train_step(self):

@@ -3,7 +3,7 @@ their range, and outside it) for every model, each run in a workspace that alrea
 finished run and a file of the user's. Whatever is drawn: no traceback, exit status 0, 2 or
 3 (an error is one line `minigen: error: ...`), and no file changed that the command was
 not asked to write. The default run draws a few commands on tiny models (seconds); the
-slow one (`pytest -m slow`) draws many for every model."""
+slow one (`pytest -m slow`) draws 15 for every model."""
 import contextlib
 import io
 import math
@@ -222,4 +222,4 @@ def test_fuzzed_commands_never_trace_back_nor_touch_other_files():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [e.name for e in models.list_models()])
 def test_fuzzed_commands_never_trace_back_nor_touch_other_files_for_every_model(name):
-    _fuzz([name], examples=25)
+    _fuzz([name], examples=15)
