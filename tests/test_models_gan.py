@@ -244,6 +244,11 @@ def test_minibatch_discrimination_lets_d_see_the_rest_of_the_batch():
     copies = mg.tensor(np.ones((6, 2), np.float32))
     o = d.minibatch(d.features(copies)).numpy()[:, 16:]
     np.testing.assert_allclose(o, 5.0)  # each of the 5 others identical: exp(0) each
+    # scored against given others, an example gets what it gets in a batch with them
+    alone = d(x[:2], others=x[2:]).numpy()
+    for i in range(2):
+        batch = mg.concatenate([x[i:i + 1], x[2:]])
+        assert alone[i] == pytest.approx(d(batch).numpy()[0], rel=1e-5)
 
 
 def test_historical_averaging_pulls_towards_the_mean_of_past_parameters():

@@ -67,6 +67,7 @@ from .networks import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLP
 
 EVALUATION_SEED = (20140610, 16)   # the noise of every evaluation (the GAN paper's date)
 SAMPLE_BATCH = 500                 # generator and discriminator passes at evaluation
+SURFACE_CONTEXT = 63               # the batch a point of the decision surface is scored in
 OPTIMIZERS = ("adam", "rmsprop")
 
 
@@ -320,13 +321,21 @@ class GAN(Model):
             draw_losses(log, os.path.join(os.path.dirname(path), "losses.png"))
 
     def surface(self, points):
-        """D's output at (M, 2) points, for the decision-surface picture."""
+        """D's output at (M, 2) points, for the decision-surface picture. With minibatch
+        discrimination D's output depends on the batch: each point is scored as if it came
+        into a batch of SURFACE_CONTEXT generated samples."""
         out = []
         with no_grad():
+            others = None
+            if getattr(self.D, "minibatch", None) is not None:
+                others = tensor(self.generate_scaled(SURFACE_CONTEXT, Generator(
+                    EVALUATION_SEED)), device=self.device)
             for start in range(0, len(points), SAMPLE_BATCH):
                 part = tensor(points[start:start + SAMPLE_BATCH].astype(np.float32),
                               device=self.device)
-                out.append(self.d_output(self.discriminate(part)).numpy())
+                values = self.D(part, others) if others is not None else \
+                    self.discriminate(part)
+                out.append(self.d_output(values).numpy())
         return np.concatenate(out)
 
 

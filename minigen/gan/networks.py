@@ -101,11 +101,14 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(np.zeros((in_features, kernels * kernel_dim), np.float32))
         nn.init.normal_(self.T, 0.0, 1.0 / np.sqrt(in_features), generator)
 
-    def forward(self, f):
-        n = len(f)
-        M = (f @ self.T).reshape(n, 1, self.kernels, self.kernel_dim)
-        distance = (M - M.swapaxes(0, 1)).abs().sum(axis=-1)       # (N, N, B), L1
-        return concatenate([f, exp(-distance).sum(axis=1) - 1.0], axis=1)  # j = i gives 1
+    def forward(self, f, others=None):
+        """[f, o] (N, A + B). `others`: features (M, A) of a batch that each example is
+        scored against instead of its own (as if each came alone into a batch of them)."""
+        M = (f @ self.T).reshape(len(f), 1, self.kernels, self.kernel_dim)
+        R = M.swapaxes(0, 1) if others is None else \
+            (others @ self.T).reshape(1, len(others), self.kernels, self.kernel_dim)
+        closeness = exp(-(M - R).abs().sum(axis=-1)).sum(axis=1)   # (N, B), L1 distances
+        return concatenate([f, closeness - 1.0 if others is None else closeness], axis=1)
 
     @property
     def out_features(self):
@@ -287,10 +290,12 @@ class _Discriminator(nn.Module):
     def features(self, x):
         return self.body(x)
 
-    def forward(self, x):
+    def forward(self, x, others=None):
+        """(N,) logits; with minibatch discrimination `others` (inputs) stand for the rest
+        of each example's batch (see MinibatchDiscrimination)."""
         f = self.features(x)
         if self.minibatch is not None:
-            f = self.minibatch(f)
+            f = self.minibatch(f, None if others is None else self.features(others))
         return self.head(f).reshape(len(x))
 
 
