@@ -23,7 +23,7 @@ from scipy.special import ndtri
 
 from .. import nn, pictures
 from ..model import Model
-from ..autograd import no_grad, tensor
+from ..autograd import Tensor, no_grad, tensor
 from ..flows import Chain, Logit, eval_generator, make_dequantizer, standard_normal_log_prob
 from ..flows.autoregressive import affine_autoregressive_flow
 from . import register
@@ -62,7 +62,10 @@ class AffineAutoregressiveFlow(Model):
 
     def log_density(self, y):
         """log p(y) per example (float64 (N,)) of continuous y: 2-D points, or dequantized
-        images in [0, 1) of any shape (N, ...), every change-of-variables term included."""
+        images in [0, 1) of any shape (N, ...), every change-of-variables term included.
+        NumPy points get NumPy values, as Model.log_density gives the density pictures."""
+        if not isinstance(y, Tensor):
+            return super().log_density(y)
         z, logdet = self.flow(y.reshape(len(y), self.dims))
         return standard_normal_log_prob(z) + logdet
 
