@@ -399,6 +399,10 @@ def test_train_sample_eval_on_digits(name, extra, tmp_path, capsys, tiny_classif
         assert np.isfinite(metrics[f"test_{key}"]), key
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["test_kid_local"] == metrics["test_kid_local"]
+    if name == "gan" and not extra:  # the discriminator's features for the linear probe
+        capsys.readouterr()
+        assert cli.main(["probe", str(tmp_path / "run"), "--quiet"]) == 0
+        assert 0.1 < json.loads(capsys.readouterr().out)["linear_probe_acc"] <= 1
 
 
 def test_samples_png_is_redrawn_at_each_evaluation(tmp_path):

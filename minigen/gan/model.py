@@ -22,6 +22,7 @@ its defaults; the trainer stays the one loop (minigen/model.py's contract).
                    otherwise) on held-out real data and on samples. eval_samples samples
                    from a fixed seed: the same weights always give the same figures.
     sample()       uint8 images at the data's levels, or float points
+    features()     D's last hidden layer on real data, for `minigen probe`
     draw()         samples.png (a grid; for 2-D data D's decision surface under the real
                    and generated points) and losses.png beside it from the run's log.csv
                    (both losses, D's mean outputs on real and fake, over the steps)
@@ -306,6 +307,11 @@ class GAN(Model):
         metrics["d_real"] = self.d_means(self.scale(held_out))
         metrics["d_fake"] = self.d_means(self.scale(samples))
         return metrics
+
+    def features(self, x):
+        """D's last hidden layer on data x, for the linear probe (`minigen probe`): DCGAN
+        (Radford et al. 2016, sec. 5.1) used its discriminator as a feature extractor."""
+        return self.D.features(self.scale(x))
 
     # pictures -----------------------------------------------------------------------------
     def draw(self, samples, path, reference):
