@@ -425,3 +425,15 @@ def test_a_resumed_gan_with_historical_averaging_is_bit_identical(tmp_path):
     resumed.train(progress=False)
     for key, value in whole.state()["params"].items():
         np.testing.assert_array_equal(resumed.state()["params"][key], value)
+
+
+def test_a_nan_loss_stops_the_run_naming_the_player_and_keeps_the_checkpoint(tmp_path):
+    run = trainer.Run("gan", "toy-8gaussians", out=tmp_path,
+                      config=["hidden=8", "steps=5", "checkpoint_every=2"])
+    run.train(progress=False, stop_after=2)
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    g_loss = run.model.g_loss
+    run.model.g_loss = lambda fake, batch, gen: (g_loss(fake, batch, gen)[0] * np.nan, {})
+    with pytest.raises(trainer.Diverged, match="step 3: the generator loss became nan"):
+        run.train(progress=False)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
