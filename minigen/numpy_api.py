@@ -193,7 +193,7 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
             raise TypeError(f"{_name(ufunc)} on Tensors takes no {', '.join(kwargs)}")
         return table[ufunc](*inputs)
     # reduce(array, axis=0, ...) and accumulate(array, axis=0, ...): NumPy's default axis
-    return _call(table[ufunc], getattr(ufunc, method), inputs, {"axis": 0, **kwargs},
+    return _call(table[ufunc], _UFUNC_METHOD, inputs, {"axis": 0, **kwargs},
                  f"{_name(ufunc)}.{method}")
 
 
@@ -206,17 +206,11 @@ def array_function(self, func, types, args, kwargs):
     op = FUNCTIONS.get(func)
     if op is None:
         raise _missing(_name(func))
-    return _call(op, func, args, kwargs, _name(func), RENAMES.get(func, {}))
+    return _call(op, _signature(func), args, kwargs, _name(func), RENAMES.get(func, {}))
 
 
-@functools.lru_cache(maxsize=None)
-def _signature(fn):
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):  # a ufunc method: described by its docstring alone
-        return None
-
-
+_signature = functools.lru_cache(maxsize=None)(inspect.signature)
+# ufunc.reduce and ufunc.accumulate have no signature to inspect; the part minigen takes:
 _UFUNC_METHOD = inspect.Signature([
     inspect.Parameter("array", inspect.Parameter.POSITIONAL_ONLY),
     *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
@@ -224,12 +218,11 @@ _UFUNC_METHOD = inspect.Signature([
                             ("keepdims", False)])])
 
 
-def _call(op, func, args, kwargs, name, renames=None):
-    """op with the arguments of a call to NumPy's func: those NumPy requires (and *args)
-    positionally, the others by NumPy's name (renamed where minigen's differs). A keyword
-    the op does not take is dropped where it has NumPy's default value (out=None), and
-    named in a TypeError otherwise."""
-    signature = _signature(func) or _UFUNC_METHOD
+def _call(op, signature, args, kwargs, name, renames=None):
+    """op with the arguments of a call to a NumPy function of that signature: those NumPy
+    requires (and *args) positionally, the others by NumPy's name (renamed where minigen's
+    differs). A keyword the op does not take is dropped where it has NumPy's default value
+    (out=None), and named in a TypeError otherwise."""
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
