@@ -18,7 +18,7 @@ CLIP = 0.05
 
 @register("toy-two-player", "test only: a linear generator against a clipped linear critic",
           data=("toy-moons", "digits-bin"), critic_updates=3, steps=12, batch_size=32,
-          checkpoint_every=5, eval_batch_size=1000)
+          checkpoint_every=5, eval_batch_size=1000, ranges={"critic_updates": "[1, inf)"})
 class TwoPlayer(Model):
     """A WGAN in miniature: critic f(x) = w.x + b, generator g(z) = A z + c. The critic
     makes critic_updates updates per step (RMSprop, weights clipped to +-CLIP after each),
