@@ -9,7 +9,7 @@ from gancheck import build, tiny_classifier  # noqa: F401 (a fixture)
 
 import minigen as mg
 from minigen import cli, trainer
-from minigen.models.infogan import mutual_information_bound
+from minigen.models.infogan import mutual_information_bound, purity
 from minigen.random import Generator
 
 
@@ -76,7 +76,8 @@ def test_cli_train_sample_eval(tmp_path, capsys, tiny_classifier):
     metrics = train_sample_eval("infogan", "digits", [
         "--steps", "3", "--batch-size", "16", "--config", "channels=8", "latent=8",
         "categories=4", "continuous=2", "eval_samples=40"], tmp_path, capsys)
-    for key in ("test_fid_local", "test_mi_nats", "test_code_accuracy"):
+    for key in ("test_fid_local", "test_mi_nats", "test_code_accuracy",
+                "test_category_purity"):
         assert np.isfinite(metrics[key]), key
     assert metrics["test_mi_nats"] <= math.log(4) + 2 * (math.log(2) -
                                                           0.5 * math.log(2 * math.pi))
@@ -96,3 +97,9 @@ def test_bad_config_names_the_key(tmp_path, capsys, config, key):
 def test_only_continuous_codes_work():
     model = _model(categories=0, continuous=2)
     assert model.noise(4, Generator(0)).shape == (4, 8)
+
+
+def test_purity_counts_each_categorys_most_common_class():
+    categories = np.array([0, 0, 0, 1, 1, 2])
+    classes = np.array([3, 3, 1, 2, 2, 3])
+    assert purity(categories, classes) == pytest.approx(5 / 6)

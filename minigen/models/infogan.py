@@ -23,8 +23,11 @@ and L_I <= log categories + continuous * (log 2 - log(2 pi) / 2) (Q exact on the
 its means exact). D and Q update on V's D side minus lambda L_I on a detached fake; G on
 its side minus lambda L_I. lambda = mi_weight (1, as the paper for its digits).
 
-Metrics: the base's sample-quality figures, mi_nats (L_I on evaluation samples) and
-code_accuracy (how often Q's most likely category is the one drawn). codes.png sweeps
+Metrics: the base's sample-quality figures, mi_nats (L_I on evaluation samples),
+code_accuracy (how often Q's most likely category is the one drawn) and, on labelled
+data, category_purity: the share of samples whose class (minigen's feature classifier)
+is the most common class of their category, how far the categorical code found the
+classes without a label (the unsupervised classification of the paper's figure 2). codes.png sweeps
 each code: a panel per code, rows of a fixed z, the categorical code across the columns
 (continuous codes 0) and then each continuous code from -2 to 2 (the others fixed).
 """
@@ -33,7 +36,7 @@ import os
 
 import numpy as np
 
-from .. import nn, pictures
+from .. import nn, pictures, quality
 from ..autograd import no_grad, tensor
 from ..functional import log_softmax
 from ..gan.model import EVALUATION_SEED, GAN, SAMPLE_BATCH
@@ -60,6 +63,13 @@ def mutual_information_bound(q, codes, categories, continuous):
         log_q = (-0.5 * (c - mu) ** 2 - 0.5 * math.log(2 * math.pi)).sum(axis=1)
         total = total + log_q + continuous * math.log(2.0)
     return total
+
+
+def purity(categories, classes):
+    """The share of examples whose class is the most common class of their category."""
+    counts = np.zeros((categories.max() + 1, classes.max() + 1), dtype=np.int64)
+    np.add.at(counts, (categories, classes), 1)
+    return float(counts.max(axis=1).sum() / len(categories))
 
 
 @register("infogan", "InfoGAN: categorical and continuous codes, the mutual-information "
@@ -144,7 +154,7 @@ class InfoGAN(GAN):
     def evaluate(self, batches, final=True):
         metrics = super().evaluate(batches, final)
         generator = Generator([*EVALUATION_SEED, 1])
-        mi, hits = 0.0, 0
+        mi, drawn, guessed, images = 0.0, [], [], []
         with no_grad():
             for start in range(0, self.eval_samples, SAMPLE_BATCH):
                 zc = self.noise(min(SAMPLE_BATCH, self.eval_samples - start), generator)
@@ -153,12 +163,16 @@ class InfoGAN(GAN):
                 codes = zc[:, self.latent:]
                 mi += float(mutual_information_bound(q, codes, self.categories,
                                                      self.continuous).numpy().sum())
-                if self.categories:
-                    hits += int((q.numpy()[:, :self.categories].argmax(axis=1) ==
-                                 codes.numpy()[:, :self.categories].argmax(axis=1)).sum())
+                drawn.append(codes.numpy()[:, :self.categories].argmax(axis=1))
+                guessed.append(q.numpy()[:, :self.categories].argmax(axis=1))
+                images.append(self.unscale(fake.numpy()))
         metrics["mi_nats"] = mi / self.eval_samples
         if self.categories:
-            metrics["code_accuracy"] = hits / self.eval_samples
+            drawn = np.concatenate(drawn)
+            metrics["code_accuracy"] = float((np.concatenate(guessed) == drawn).mean())
+            if self.spec.num_classes:
+                _, probs = quality.reference(self.spec.name).features(np.concatenate(images))
+                metrics["category_purity"] = purity(drawn, probs.argmax(axis=1))
         return metrics
 
     def draw(self, samples, path, reference):
