@@ -76,6 +76,20 @@ def test_generator_noise_matters_only_where_scaled():
         np.testing.assert_array_equal(gen(z, mg.tensor(mixed)).numpy(), different[0])
 
 
+def test_the_style_carries_z_from_the_start():
+    """w varies with z as much as z does (He init), and with the noise fixed, different
+    z give different images: the variety comes from the style, not only the noise."""
+    gen = StyleGenerator((1, 8, 8), latent=16, style_dim=32, channels=16, mapping_layers=4,
+                         generator=Generator(0))
+    z = Generator(1).normal((256, 16))
+    with mg.no_grad():
+        w = gen.mapping(z).numpy()
+        assert w.std(axis=0).mean() > 0.3
+        noise = mg.tensor(np.repeat(Generator(2).normal((1, gen.noise_size)).numpy(), 8, 0))
+        images = gen(z[:8], noise).numpy()
+    assert images.std(axis=0).mean() > 0.1 * images.std()
+
+
 def test_generator_shapes_and_start_sizes():
     assert start_size(8) == 4 and start_size(28) == 7 and start_size(16) == 4
     gen = StyleGenerator((1, 28, 28), latent=5, style_dim=8, channels=16, mapping_layers=1)
