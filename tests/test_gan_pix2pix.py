@@ -121,3 +121,14 @@ def test_bad_config_names_the_key(tmp_path, capsys, config, key):
     assert cli.main(["train", "pix2pix", "--data", "digits", "--out", str(tmp_path / "r"),
                      "--quiet", "--steps", "1", "--config", *config]) != 0
     assert key in capsys.readouterr().err
+
+
+def test_features_are_ds_hidden_maps_of_the_true_pair():
+    model = _model()
+    model.eval()
+    x = _digits(3)
+    with mg.no_grad():
+        f = model.features(x)
+        y = model.scale(x)
+        logits = model.D.conv3(f.reshape(3, 8, 4, 4)).numpy()
+        np.testing.assert_allclose(logits, model.D(model.masked(y), y).numpy(), rtol=1e-6)

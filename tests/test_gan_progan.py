@@ -139,3 +139,13 @@ def test_bad_config_names_the_key(tmp_path, capsys, config, key):
     assert cli.main(["train", "progan", "--data", "digits", "--out", str(tmp_path / "r"),
                      "--quiet", "--steps", "1", "--config", *config]) != 0
     assert key in capsys.readouterr().err
+
+
+def test_features_are_ds_last_hidden_layer():
+    model = _model()
+    model.eval()
+    x = mg.tensor(np.random.default_rng(0).integers(0, 17, (3, 1, 8, 8)))
+    with mg.no_grad():
+        f = model.features(x)
+        np.testing.assert_allclose(model.D.head(f).numpy()[:, 0],
+                                   model.discriminate(model.scale(x)).numpy(), rtol=1e-6)

@@ -68,7 +68,10 @@ class PatchDiscriminator(nn.Module):
         self.norm2 = nn.BatchNorm2d(2 * channels)
         self.conv3 = nn.Conv2d(2 * channels, 1, 3, 1, 1, generator=generator)
 
-    def forward(self, condition, image):
+    def hidden(self, condition, image):
+        """The last hidden maps (N, 2 * channels, H/2, W/2), before the patch logits."""
         h = leaky_relu(self.conv1(concatenate([condition, image], axis=1)), SLOPE)
-        h = leaky_relu(self.norm2(self.conv2(h)), SLOPE)
-        return self.conv3(h)
+        return leaky_relu(self.norm2(self.conv2(h)), SLOPE)
+
+    def forward(self, condition, image):
+        return self.conv3(self.hidden(condition, image))

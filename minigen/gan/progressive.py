@@ -122,7 +122,8 @@ class ProgressiveDiscriminator(nn.Module):
             x = leaky_relu(conv(x), SLOPE)
         return F.avg_pool2d(x, 2)
 
-    def forward(self, x, alpha, low=False):
+    def features(self, x, alpha, low=False):
+        """The last hidden layer (N, F), before the head."""
         if low:
             h_low = leaky_relu(self.from_image_low(x), SLOPE)
         else:
@@ -132,5 +133,7 @@ class ProgressiveDiscriminator(nn.Module):
                 if alpha > 0.0 else None
             h_low = fade(alpha, old, new)
         h = self._block(self.low, h_low)
-        h = leaky_relu(self.base(minibatch_stddev(h)), SLOPE)
-        return self.head(h.reshape(len(x), -1)).reshape(len(x))
+        return leaky_relu(self.base(minibatch_stddev(h)), SLOPE).reshape(len(x), -1)
+
+    def forward(self, x, alpha, low=False):
+        return self.head(self.features(x, alpha, low)).reshape(len(x))

@@ -85,6 +85,12 @@ class Pix2Pix(GAN):
         """D's patch logits on the pair (the batch's masked input, x)."""
         return self.D(self.masked(self.scale(batch.x)), x)
 
+    def features(self, x):
+        """D's last hidden maps on the true pair (the masked x, x), flattened, for the
+        linear probe."""
+        y = self.scale(x)
+        return self.D.hidden(self.masked(y), y).reshape(len(x), -1)
+
     def g_loss(self, fake, batch, generator):
         """L_cGAN's generator side plus lambda L_L1 (eq. 4)."""
         loss, logs = super().g_loss(fake, batch, generator)

@@ -85,6 +85,10 @@ class ProGAN(GAN):
     def discriminate(self, x, batch=None):
         return self.D(x, self.alpha, low=x.shape[-1] < self.spec.shape[-1])
 
+    def features(self, x):
+        """D's last hidden layer on data x at full size, for the linear probe."""
+        return self.D.features(self.scale(x), self.alpha)
+
     def g_loss(self, fake, batch, generator):
         loss, logs = super().g_loss(fake, batch, generator)
         return loss, {**logs, "alpha": self.alpha}
