@@ -268,6 +268,16 @@ def train_torch_gan(model, run, seed, steps):
     return seconds / steps, curve
 
 
+def copy_buffers(mg_model, torch_model):
+    """Every PyTorch buffer of a name minigen has (batch norm's running statistics) takes
+    minigen's value."""
+    ours = dict(mg_model.named_buffers())
+    with torch.no_grad():
+        for name, b in torch_model.named_buffers():
+            if name in ours:
+                b.copy_(torch.from_numpy(np.array(ours[name].numpy())))
+
+
 def torch_gan_quality(model, run):
     """minigen's evaluation of the PyTorch generator: eval_samples samples in eval mode
     from the noise minigen's evaluate draws (gan.model.EVALUATION_SEED, SAMPLE_BATCH at a
@@ -306,6 +316,14 @@ def gan_parity(name, seeds, steps=None, keep=None, write=True, threads=None):
               f"-> {out}", flush=True)
         run.train(progress=False)
         ours = run.finish()
+        # the evaluation itself: minigen's trained weights and batch-norm statistics in a
+        # fresh PyTorch model must score what minigen scored
+        trained = DCGAN(run.model.latent, run.spec.shape, run.model.channels, case["loss"])
+        copy_weights(run.model, trained)
+        copy_buffers(run.model, trained)
+        same = torch_gan_quality(trained, run)["fid_local"]
+        print(f"seed {seed}: minigen's trained weights in PyTorch: fid_local {same:.6f} "
+              f"(minigen {ours['test_fid_local']:.6f})", flush=True)
         print(f"seed {seed}: torch's {name} ...", flush=True)
         sps, curve = train_torch_gan(torch_model, run, seed, run.config["steps"])
         theirs = torch_gan_quality(torch_model, run)
@@ -315,6 +333,7 @@ def gan_parity(name, seeds, steps=None, keep=None, write=True, threads=None):
                                                              "recall")},
                **{f"{k}_torch": theirs[k] for k in ("fid_local", "kid_local", "is_local",
                                                     "precision", "recall")},
+               "fid_local_torch_of_minigen_weights": same,
                "seconds_per_step_minigen": ours["seconds_per_step"],
                "seconds_per_step_torch": sps, "torch_curve": curve}
         per_seed.append(row)
