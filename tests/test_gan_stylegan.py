@@ -125,9 +125,11 @@ def test_cli_train_sample_eval(tmp_path, capsys, tiny_classifier):
     metrics = train_sample_eval("stylegan", "digits", [
         "--steps", "3", "--batch-size", "16", "--config", "channels=16", "style_dim=8",
         "latent=8", "mapping_layers=2", "eval_samples=40"], tmp_path, capsys)
-    for key in ("test_fid_local", "test_kid_local", "test_is_local", "test_d_fake"):
+    for key in ("test_fid_local", "test_kid_local", "test_is_local", "test_d_fake",
+                "test_z_spread", "test_noise_spread"):
         assert np.isfinite(metrics[key]), key
     assert (tmp_path / "run" / "noise.png").is_file()
+    assert metrics["test_noise_spread"] < metrics["test_z_spread"]
     run = trainer.Run.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert isinstance(run.model.G, StyleGenerator)
     a, b = (trainer.sample_examples(run.model, 5, Generator(9)) for _ in range(2))

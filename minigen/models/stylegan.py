@@ -9,9 +9,11 @@ per channel by learned factors that start at 0, give the stochastic detail. The 
 drawn with z: the model's noise(n) is [z, the layers' noise images] side by side, so a
 sample depends on the random stream alone, as in every other GAN here.
 
-Besides the base's samples.png and losses.png, draw writes noise.png: each row one z
-(one w) with fresh noise images in every column, so what the noise inputs control (the
-variation within a row) is seen apart from what the style controls (between rows).
+Metrics: the base's, and z_spread and noise_spread, how much the pixels vary with z (the
+noise fixed) and with the noise (z fixed). Besides the base's samples.png and losses.png,
+draw writes noise.png: each row one z (one w) with fresh noise images in every column, so
+what the noise inputs control (the variation within a row) is seen apart from what the
+style controls (between rows).
 """
 import os
 
@@ -19,13 +21,14 @@ import numpy as np
 
 from .. import pictures
 from ..autograd import no_grad, tensor
-from ..gan.model import GAN
+from ..gan.model import EVALUATION_SEED, GAN
 from ..gan.style import StyleGenerator
 from ..random import Generator
 from . import register
 from .gan import ADAM_GAME_RANGES
 
 NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
+SPREAD = 64             # latents or noise draws behind z_spread and noise_spread
 
 
 @register("stylegan", "StyleGAN-style generator (mapping network, learned constant, AdaIN, "
@@ -51,6 +54,24 @@ class StyleGAN(GAN):
 
     def generate(self, z, batch=None):
         return self.G(z[:, :self.latent], z[:, self.latent:])
+
+    def evaluate(self, batches, final=True):
+        """The base's metrics, and how the generator divides its variety: z_spread, the
+        pixels' standard deviation (network scale, mean over pixels) across SPREAD
+        latents with the noise images fixed, and noise_spread, across as many noise draws
+        with z fixed (StyleGAN's intent: z the content, the noise the texture)."""
+        metrics = super().evaluate(batches, final)
+        stream = Generator([*EVALUATION_SEED, 1])
+        z = stream.normal((SPREAD, self.latent)).numpy()
+        noise = stream.normal((SPREAD, self.G.noise_size)).numpy()
+        with no_grad():
+            for key, (zs, noises) in (("z_spread", (z, noise[:1])),
+                                      ("noise_spread", (z[:1], noise))):
+                zs, noises = (np.repeat(a, SPREAD // len(a), axis=0) for a in (zs, noises))
+                images = self.G(tensor(zs, device=self.device),
+                                tensor(noises, device=self.device)).numpy()
+                metrics[key] = float(images.astype(np.float64).std(axis=0).mean())
+        return metrics
 
     def draw(self, samples, path, reference):
         super().draw(samples, path, reference)
