@@ -16,6 +16,10 @@ from minigen import data, trainer
 from minigen import eval as evaluation
 
 
+def flat(images):
+    return images.reshape(len(images), -1).astype(np.float64)
+
+
 def inpainting_errors(guess, truth):
     error = (guess - truth).astype(np.float64)
     return float(np.abs(error).mean()), float((error ** 2).mean())
@@ -25,7 +29,6 @@ def main():
     x, y = data.load("digits", "train")
     x_test, y_test = data.load("digits", "test")
     top = data.levels("digits") - 1
-    flat = lambda a: a.reshape(len(a), -1).astype(np.float64)  # noqa: E731
     print(f"probe on raw pixels: {evaluation.linear_probe(flat(x), y, flat(x_test), y_test):.4f}")
     run = trainer.Run("bigan", "digits", out=None)
     run.model.eval()
