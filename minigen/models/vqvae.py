@@ -51,13 +51,16 @@ def check_config(name, spec, beta, channels):
         raise ValueError(f"channels={channels}: the networks need at least 1 channel")
 
 
+# the registered config of vq-vae and vq-vae-2 (one codebook per level in vq-vae-2)
+CONFIG = dict(codes=64, code_dim=16, channels=32, downsample=1, beta=0.25, codebook_ema=False,
+              restart_after=20, decoder="auto", steps=2000, batch_size=64, lr=1e-3,
+              ranges={"codes": "[2, inf)", "code_dim": "[1, inf)", "channels": "[1, inf)",
+                      "downsample": "[1, inf)", "beta": "[0, inf)",
+                      "restart_after": "[0, inf)"})
+
+
 @register("vq-vae", "VQ-VAE: conv encoder to a grid of codes, nearest-codebook quantization, "
-          "straight-through gradients", data=IMAGES, codes=64, code_dim=16, channels=32,
-          downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
-          steps=2000, batch_size=64, lr=1e-3,
-          ranges={"codes": "[2, inf)", "code_dim": "[1, inf)", "channels": "[1, inf)",
-                  "downsample": "[1, inf)", "beta": "[0, inf)",
-                  "restart_after": "[0, inf)"})
+          "straight-through gradients", data=IMAGES, **CONFIG)
 class VQVAE(Model):
     validation_metric = "recon_nats"
 

@@ -32,19 +32,14 @@ from ..latent.reconstruction import draw_reconstructions, squared_error
 from ..model import Model, Update
 from ..ops import concatenate
 from . import register
-from .vqvae import IMAGES, check_config
+from .vqvae import CONFIG, IMAGES, check_config
 from .vqvae_prior import bound_metrics
 
 LEVELS = ("top", "bottom")
 
 
 @register("vq-vae-2", "VQ-VAE-2: top and bottom code grids (top at half the bottom's side), "
-          "decoder from both", data=IMAGES, codes=64, code_dim=16, channels=32,
-          downsample=1, beta=0.25, codebook_ema=False, restart_after=20, decoder="auto",
-          steps=2000, batch_size=64, lr=1e-3,
-          ranges={"codes": "[2, inf)", "code_dim": "[1, inf)", "channels": "[1, inf)",
-                  "downsample": "[1, inf)", "beta": "[0, inf)",
-                  "restart_after": "[0, inf)"})
+          "decoder from both", data=IMAGES, **CONFIG)
 class VQVAE2(Model):
     validation_metric = "recon_nats"
 
