@@ -36,15 +36,14 @@ from ..model import Batch
 from ..ops import concatenate
 from ..random import Generator
 from . import register
-from .gan import ADAM_RANGES, SHARED
+from .gan import ADAM_RANGES, DCGAN_GAME, SHARED
 
 IMAGES = ("digits", "fashion-mnist", "mnist", "digits-bin", "fashion-mnist-bin")
 
 
 @register("cgan", "class-conditional GAN: DCGAN G and D told the label; BigGAN's "
           "self-attention, orthogonal penalty and truncation as config keys", data=IMAGES,
-          loss="nonsaturating", n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999),
-          g_betas=(0.5, 0.999), self_attention=False, orthogonal=0.0, truncation=None,
+          loss="nonsaturating", **DCGAN_GAME, self_attention=False, orthogonal=0.0, truncation=None,
           ranges={**ADAM_RANGES, "orthogonal": "[0, inf)"}, **SHARED)
 class ConditionalGAN(BigGANTricks, GAN):
     def __init__(self, spec, generator, self_attention=False, **config):

@@ -28,6 +28,8 @@ TRICKS = dict(feature_matching=False, minibatch_kernels=0, historical_averaging=
               label_smoothing=0.0, virtual_batch_norm=False, reference_size=64)
 SHARED = dict(latent=32, hidden=(128, 128, 128), channels=64, eval_samples=2000,
               steps=3000, batch_size=64)
+# the DCGAN paper's game: one D update per G update, both Adam 2e-4 with beta1 = 0.5
+DCGAN_GAME = dict(n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999))
 # the keys of the game itself, then those of SHARED's networks; precision and recall need a
 # sample's k-th neighbour besides itself (quality.PR_NEIGHBOURS = 3), so 4 samples at least
 GAME_RANGES = {"eval_samples": "[4, inf)", "n_critic": "[1, inf)", "d_lr": "(0, inf)",
@@ -42,8 +44,7 @@ TRICK_RANGES = {**ADAM_RANGES, "minibatch_kernels": "[0, inf)",
 
 @register("gan", "GAN (minimax or non-saturating), MLP on 2-D data, DCGAN on images; the "
           "Salimans et al. tricks as config keys", data=DATA, ranges=TRICK_RANGES,
-          loss="nonsaturating", n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999),
-          g_betas=(0.5, 0.999), **SHARED, **TRICKS)
+          loss="nonsaturating", **DCGAN_GAME, **SHARED, **TRICKS)
 class VanillaGAN(GAN):
     def __init__(self, spec, generator, loss="nonsaturating", **config):
         if loss not in ("minimax", "nonsaturating"):
@@ -94,8 +95,7 @@ class WGANGP(GAN):
 
 
 @register("sngan", "GAN with spectrally normalised discriminator layers and the hinge loss",
-          data=DATA, ranges=ADAM_RANGES, n_critic=1, d_lr=2e-4, g_lr=2e-4,
-          d_betas=(0.5, 0.999), g_betas=(0.5, 0.999), **SHARED)
+          data=DATA, ranges=ADAM_RANGES, **DCGAN_GAME, **SHARED)
 class SNGAN(GAN):
     def __init__(self, spec, generator, **config):
         super().__init__(spec, generator, loss="hinge", d_batch_norm=False,

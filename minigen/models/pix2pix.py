@@ -32,7 +32,7 @@ from ..gan.image_to_image import PatchDiscriminator, UNetGenerator
 from ..gan.model import GAN
 from ..ops import where
 from . import register
-from .gan import ADAM_GAME_RANGES
+from .gan import ADAM_GAME_RANGES, DCGAN_GAME
 
 PICTURE_ROWS = 8
 
@@ -41,8 +41,7 @@ PICTURE_ROWS = 8
           "D on (input, output) pairs, L1 weight 100", data=("digits", "fashion-mnist",
                                                                "mnist"),
           loss="nonsaturating", channels=32, l1_weight=100.0, dropout=0.5, bank=64,
-          n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          eval_samples=2000, steps=2000, batch_size=64,
+          **DCGAN_GAME, eval_samples=2000, steps=2000, batch_size=64,
           ranges={**ADAM_GAME_RANGES, "channels": "[1, inf)", "l1_weight": "[0, inf)",
                   "dropout": "[0, 1)", "bank": "[1, inf)"})
 class Pix2Pix(GAN):

@@ -25,14 +25,13 @@ from .. import functional as F
 from ..gan.model import GAN
 from ..gan.progressive import ProgressiveDiscriminator, ProgressiveGenerator, fade
 from . import register
-from .gan import ADAM_GAME_RANGES
+from .gan import ADAM_GAME_RANGES, DCGAN_GAME
 
 
 @register("progan", "progressive GAN over two resolutions (half size, then full size with "
           "a fade-in of alpha over fade_steps)", data=("fashion-mnist", "digits", "mnist"),
           loss="nonsaturating", latent=64, channels=64, low_steps=1000, fade_steps=1000,
-          n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          eval_samples=2000, steps=3000, batch_size=64,
+          **DCGAN_GAME, eval_samples=2000, steps=3000, batch_size=64,
           ranges={**ADAM_GAME_RANGES, "latent": "[1, inf)", "channels": "[1, inf)",
                   "low_steps": "[0, inf)", "fade_steps": "[1, inf)"})
 class ProGAN(GAN):

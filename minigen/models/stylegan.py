@@ -25,7 +25,7 @@ from ..gan.model import EVALUATION_SEED, GAN
 from ..gan.style import StyleGenerator
 from ..random import Generator
 from . import register
-from .gan import ADAM_GAME_RANGES
+from .gan import ADAM_GAME_RANGES, DCGAN_GAME
 
 NOISE_PICTURE = (8, 8)  # rows (latents) x columns (noise draws) of noise.png
 SPREAD = 64             # latents or noise draws behind z_spread and noise_spread
@@ -35,8 +35,7 @@ SPREAD = 64             # latents or noise draws behind z_spread and noise_sprea
           "noise inputs) against a DCGAN discriminator", data=("digits", "fashion-mnist",
                                                                  "mnist"),
           loss="nonsaturating", latent=32, style_dim=64, mapping_layers=4, channels=64,
-          n_critic=1, d_lr=2e-4, g_lr=2e-4, d_betas=(0.5, 0.999), g_betas=(0.5, 0.999),
-          eval_samples=2000, steps=3000, batch_size=64,
+          **DCGAN_GAME, eval_samples=2000, steps=3000, batch_size=64,
           ranges={**ADAM_GAME_RANGES, "latent": "[1, inf)", "style_dim": "[1, inf)",
                   "mapping_layers": "[1, inf)", "channels": "[1, inf)"})
 class StyleGAN(GAN):
