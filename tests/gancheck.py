@@ -5,13 +5,13 @@
 `build(name, **config)` is the registered model `name` on 8x8 digits (17 levels, 10
 classes), its defaults with config applied, built from Generator(0). `refused(name,
 config, tmp_path, capsys)` is the one-line error of `minigen train NAME --data digits
---config ...`, which must fail. `tiny_classifier` swaps the feature classifier behind fid_local, kid_local and the other
-sample-quality metrics (minigen.quality) for a tiny one trained for one epoch and cached in
-the session's temporary folder, so a command-line test neither trains nor reads the real
-one."""
-import pytest
+--config ...`, which must fail. `tiny_classifier` is qualitycheck's fixture (the feature
+classifier behind fid_local and the other sample-quality metrics swapped for a tiny one,
+trained once per session into a temporary cache), so a command-line test neither trains nor
+reads the real one."""
+from qualitycheck import tiny_classifier  # noqa: F401  (re-exported for the GAN tests)
 
-from minigen import cli, models, quality
+from minigen import cli, models
 from minigen.random import Generator
 
 DIGITS = models.DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
@@ -28,9 +28,3 @@ def refused(name, config, tmp_path, capsys):
                      "--quiet", "--steps", "1", "--config", *config]) != 0
     return capsys.readouterr().err
 
-
-@pytest.fixture
-def tiny_classifier(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("MINIGEN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setattr(quality, "CLASSIFIER",
-                        quality.ClassifierConfig(channels=(4, 4, 4), epochs=1))
