@@ -23,8 +23,8 @@ def build(name, **config):
                      **models.model_config(models.make_config(entry, config)))
 
 
-def refused(name, config, tmp_path, capsys):
-    assert cli.main(["train", name, "--data", "digits", "--out", str(tmp_path / "refused"),
+def refused(name, config, tmp_path, capsys, data="digits"):
+    assert cli.main(["train", name, "--data", data, "--out", str(tmp_path / "refused"),
                      "--quiet", "--steps", "1", "--config", *config]) != 0
     return capsys.readouterr().err
 

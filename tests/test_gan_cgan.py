@@ -60,9 +60,12 @@ def test_cli_train_sample_eval_with_labels(tmp_path, capsys, tiny_classifier):
     assert np.abs(one - two).max() > 0.1 * np.abs(one).max()
 
 
-def test_biggan_keys_from_the_command_line(tmp_path, capsys, tiny_classifier):
+@pytest.mark.parametrize("name", ["cgan", "gan", "sngan"])
+def test_biggan_keys_from_the_command_line(name, tmp_path, capsys, tiny_classifier):
+    """SAGAN's block and BigGAN's tricks are keys of cgan, gan and sngan (sngan with
+    self_attention is SAGAN)."""
     out = tmp_path / "run"
-    assert cli.main(["train", "cgan", "--data", "digits", "--out", str(out), "--quiet",
+    assert cli.main(["train", name, "--data", "digits", "--out", str(out), "--quiet",
                      *TINY, "self_attention=true", "orthogonal=1e-3",
                      "truncation=0.5"]) == 0
     run = trainer.Run.from_checkpoint(out / "checkpoint.npz")
@@ -78,11 +81,18 @@ def test_biggan_keys_from_the_command_line(tmp_path, capsys, tiny_classifier):
     assert np.abs(run.model.noise(200, Generator(0)).numpy()).max() > 0.5  # not in training
 
 
+@pytest.mark.parametrize("name", ["cgan", "gan", "sngan"])
 @pytest.mark.parametrize("config, key", [(["truncation=0"], "truncation"),
                                          (["truncation=-1"], "truncation"),
                                          (["orthogonal=-0.1"], "orthogonal")])
-def test_bad_config_names_the_key(tmp_path, capsys, config, key):
-    assert key in refused("cgan", config, tmp_path, capsys)
+def test_bad_config_names_the_key(tmp_path, capsys, name, config, key):
+    assert key in refused(name, config, tmp_path, capsys)
+
+
+def test_self_attention_on_points_is_refused(tmp_path, capsys):
+    """SAGAN's block attends over an image's pixels; 2-D points have none."""
+    assert "self_attention" in refused("gan", ["self_attention=true"], tmp_path, capsys,
+                                       data="toy-8gaussians")
 
 
 def test_unlabelled_data_is_refused():

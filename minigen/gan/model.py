@@ -48,7 +48,8 @@ nonsaturating, wasserstein, hinge), latent, hidden (MLP widths, 2-D data), chann
 (DCGAN width, images), n_critic, d_lr, g_lr, d_betas, g_betas, optimizer (adam or
 rmsprop), d_batch_norm, g_norm (batch, virtual, none), spectral_norm, eval_samples, and
 Salimans et al.'s tricks: feature_matching, minibatch_kernels, historical_averaging,
-label_smoothing, virtual_batch_norm (g_norm=virtual with a fixed reference batch).
+label_smoothing, virtual_batch_norm (g_norm=virtual with a fixed reference batch);
+self_attention (SAGAN's block at half size in the DCGAN G and D, images only).
 """
 import csv
 import os
@@ -90,7 +91,8 @@ class GAN(Model):
                  d_betas=(0.5, 0.999), g_betas=(0.5, 0.999), optimizer="adam",
                  d_batch_norm=True, g_norm="batch", spectral_norm=False, eval_samples=2000,
                  feature_matching=False, minibatch_kernels=0, historical_averaging=0.0,
-                 label_smoothing=0.0, virtual_batch_norm=False, reference_size=64):
+                 label_smoothing=0.0, virtual_batch_norm=False, reference_size=64,
+                 self_attention=False):
         super().__init__(spec)
         if loss not in losses.D_LOSSES:
             raise ValueError(f"loss={loss!r}: one of {', '.join(losses.D_LOSSES)}")
@@ -110,6 +112,9 @@ class GAN(Model):
         if historical_averaging < 0:
             raise ValueError(f"historical_averaging={historical_averaging}: the weight of "
                              f"the penalty must be >= 0")
+        if self_attention and not spec.is_image:
+            raise ValueError(f"self_attention=true: SAGAN's block attends over the pixels "
+                             f"of an image; {spec.name} is {spec.dims}-D points")
         if int(minibatch_kernels) < 0:
             raise ValueError(f"minibatch_kernels={minibatch_kernels}: must be >= 0")
         self.loss_name = loss
@@ -129,6 +134,7 @@ class GAN(Model):
         self.minibatch_kernels = int(minibatch_kernels)
         self.historical_averaging = float(historical_averaging)
         self.label_smoothing = float(label_smoothing)
+        self.self_attention = bool(self_attention)
         self.validation_metric = "kid_local" if spec.is_image else "kid_points"
         self.G = self.build_generator(generator)
         self.D = self.build_discriminator(generator)
@@ -138,8 +144,8 @@ class GAN(Model):
     def build_generator(self, generator):
         if self.spec.is_image:
             return dcgan_init(DCGANGenerator(self.latent, self.spec.shape, self.channels,
-                                             self.g_norm, self.reference_size, generator),
-                              generator)
+                                             self.g_norm, self.reference_size, generator,
+                                             self.self_attention), generator)
         return MLPGenerator(self.latent, self.hidden, self.spec.dims,
                             "none" if self.g_norm == "batch" else self.g_norm,
                             self.reference_size, generator)
@@ -148,7 +154,8 @@ class GAN(Model):
         if self.spec.is_image:
             return dcgan_init(DCGANDiscriminator(self.spec.shape, self.channels,
                                                  self.d_batch_norm, self.minibatch_kernels,
-                                                 self.spectral_norm, generator), generator)
+                                                 self.spectral_norm, generator,
+                                                 self.self_attention), generator)
         return MLPDiscriminator(self.spec.dims, self.hidden, self.minibatch_kernels,
                                 self.spectral_norm, generator)
 

@@ -36,21 +36,20 @@ from ..model import Batch
 from ..ops import concatenate
 from ..random import Generator
 from . import register
-from .gan import ADAM_RANGES, DCGAN_GAME, SHARED
+from .gan import ADAM_RANGES, BIGGAN, BIGGAN_RANGES, DCGAN_GAME, SHARED
 
 IMAGES = ("digits", "fashion-mnist", "mnist", "digits-bin", "fashion-mnist-bin")
 
 
 @register("cgan", "class-conditional GAN: DCGAN G and D told the label; BigGAN's "
           "self-attention, orthogonal penalty and truncation as config keys", data=IMAGES,
-          loss="nonsaturating", **DCGAN_GAME, self_attention=False, orthogonal=0.0, truncation=None,
-          ranges={**ADAM_RANGES, "orthogonal": "[0, inf)"}, **SHARED)
+          loss="nonsaturating", **DCGAN_GAME, **BIGGAN, ranges={**ADAM_RANGES, **BIGGAN_RANGES},
+          **SHARED)
 class ConditionalGAN(BigGANTricks, GAN):
-    def __init__(self, spec, generator, self_attention=False, **config):
+    def __init__(self, spec, generator, **config):
         if not spec.num_classes:
             raise ValueError(f"cgan: {spec.name} has no labels to condition on")
         self.num_classes = int(spec.num_classes)
-        self.self_attention = bool(self_attention)
         super().__init__(spec, generator, **config)
 
     def build_generator(self, generator):

@@ -13,11 +13,17 @@ base minigen/gan/model.py (two players, D then G, sample-quality metrics, pictur
              1: lambda = 10, 5 critic steps, Adam 1e-4 with betas (0, 0.9), no batch norm
              in the critic)
     sngan    Miyato et al. 2018: every layer of D spectrally normalised (power iteration
-             in the module's state), the hinge loss
+             in the module's state), the hinge loss; with self_attention=true SAGAN
+             (Zhang et al. 2019: spectral norm, hinge loss, self-attention in G and D)
+
+gan, sngan and cgan also take self_attention (SAGAN's block at half size in the DCGAN G
+and D), orthogonal=BETA (BigGAN's orthogonal penalty on G's weights) and truncation=T (z
+truncated at +-T when sampling and evaluating), minigen/gan/attention.py and biggan.py.
 """
 import numpy as np
 
 from ..gan import losses
+from ..gan.biggan import BigGANTricks
 from ..gan.model import GAN
 from . import register
 
@@ -40,12 +46,17 @@ ADAM_RANGES = {**RANGES, **ADAM_GAME_RANGES}
 TRICK_RANGES = {**ADAM_RANGES, "minibatch_kernels": "[0, inf)",
                 "historical_averaging": "[0, inf)", "label_smoothing": "[0, 1)",
                 "reference_size": "[1, inf)"}
+# SAGAN's self-attention block in G and D, and BigGAN's orthogonal penalty on G and
+# truncated z at sampling (minigen/gan/biggan.py): keys of gan, sngan and cgan
+BIGGAN = dict(self_attention=False, orthogonal=0.0, truncation=None)
+BIGGAN_RANGES = {"orthogonal": "[0, inf)"}
 
 
 @register("gan", "GAN (minimax or non-saturating), MLP on 2-D data, DCGAN on images; the "
-          "Salimans et al. tricks as config keys", data=DATA, ranges=TRICK_RANGES,
-          loss="nonsaturating", **DCGAN_GAME, **SHARED, **TRICKS)
-class VanillaGAN(GAN):
+          "Salimans et al. tricks, self-attention and BigGAN's tricks as config keys",
+          data=DATA, ranges={**TRICK_RANGES, **BIGGAN_RANGES}, loss="nonsaturating",
+          **DCGAN_GAME, **SHARED, **TRICKS, **BIGGAN)
+class VanillaGAN(BigGANTricks, GAN):
     def __init__(self, spec, generator, loss="nonsaturating", **config):
         if loss not in ("minimax", "nonsaturating"):
             raise ValueError(f"loss={loss!r}: gan plays the original game, minimax or "
@@ -94,9 +105,10 @@ class WGANGP(GAN):
         return loss + self.gp_weight * penalty, logs
 
 
-@register("sngan", "GAN with spectrally normalised discriminator layers and the hinge loss",
-          data=DATA, ranges=ADAM_RANGES, **DCGAN_GAME, **SHARED)
-class SNGAN(GAN):
+@register("sngan", "GAN with spectrally normalised discriminator layers and the hinge loss "
+          "(with self_attention=true: SAGAN)", data=DATA,
+          ranges={**ADAM_RANGES, **BIGGAN_RANGES}, **DCGAN_GAME, **SHARED, **BIGGAN)
+class SNGAN(BigGANTricks, GAN):
     def __init__(self, spec, generator, **config):
         super().__init__(spec, generator, loss="hinge", d_batch_norm=False,
                          spectral_norm=True, **config)
