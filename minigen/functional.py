@@ -16,8 +16,8 @@ import numpy as np
 from . import backend, ops, random
 from .autograd import Tensor
 from .kernels.conv2d.reference import output_size, pair
-from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
-                  take_along_axis, var)
+from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, sigmoid, softplus, sqrt,
+                  squeeze, take_along_axis, var)
 from .ops import conv as _conv
 from .ops.attention import attention
 from .ops.causal import causal_conv1d
@@ -30,8 +30,9 @@ from .ops.unfold import Unfold
 __all__ = [
     "actnorm", "affine_coupling", "attention", "causal_conv1d", "masked_conv2d",
     "invertible_conv1x1", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
-    "conv_transpose2d", "cross_entropy", "dropout", "embedding", "kl_normal", "layer_norm",
-    "linear", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "upsample_nearest",
+    "conv_transpose2d", "cross_entropy", "dropout", "embedding", "group_norm", "kl_normal",
+    "layer_norm", "linear", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "silu",
+    "upsample_nearest",
 ]
 
 
@@ -144,6 +145,12 @@ def upsample_nearest(x, scale_factor):
     return reshape(x, x.shape[:2] + tuple(n * s for n, s in zip(spatial, scales)))
 
 
+def silu(x):
+    """x sigmoid(x), the SiLU (Elfwing et al. 2018; "swish" in Ramachandran et al. 2017),
+    composed: its derivatives of every order come from sigmoid's."""
+    return x * sigmoid(x)
+
+
 def dropout(x, p, training=True, generator=None):
     """Inverted dropout: zero each entry with probability p and scale the survivors by
     1 / (1 - p), so the expected value is unchanged and evaluation needs no rescaling."""
@@ -171,6 +178,30 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if weight is not None:
         y = y * weight
     return y if bias is None else y + bias
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each example over groups of channels (Wu and He 2018, eq. 1 with the sets
+    S_i of sec. 3.1): the C channels of x (N, C, ...) split into num_groups groups of
+    C / num_groups, each normalised with the mean and variance over its channels and
+    positions, then scaled and shifted per channel. Independent of the batch, so training
+    and evaluation compute the same thing. On the layer_norm kernel: a group is a row."""
+    if x.ndim < 2:
+        raise ValueError(f"group_norm: expected input (N, C, ...), got {x.shape}")
+    n, c = x.shape[:2]
+    if not (isinstance(num_groups, (int, np.integer)) and num_groups >= 1
+            and c % num_groups == 0):
+        raise ValueError(f"group_norm: num_groups must be a positive divisor of the "
+                         f"{c} channels of input {x.shape}, got {num_groups!r}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"group_norm: {name} has shape {t.shape}, expected ({c},) for "
+                             f"input {x.shape}")
+    y = reshape(normalize(reshape(x, (n, int(num_groups), -1)), 1, eps), x.shape)
+    per_channel = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(per_channel)
+    return y if bias is None else y + bias.reshape(per_channel)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,

@@ -337,11 +337,52 @@ def test_layers_take_a_dtype_and_a_device():
     (nn.ReLU(), mg.relu), (nn.LeakyReLU(0.2), lambda x: mg.leaky_relu(x, 0.2)),
     (nn.ELU(0.5), lambda x: mg.elu(x, 0.5)), (nn.GELU(), mg.gelu),
     (nn.GELU("tanh"), lambda x: mg.gelu(x, "tanh")), (nn.Tanh(), mg.tanh),
-    (nn.Sigmoid(), mg.sigmoid), (nn.Softplus(), mg.softplus), (nn.Identity(), lambda x: x)])
+    (nn.Sigmoid(), mg.sigmoid), (nn.Softplus(), mg.softplus), (nn.SiLU(), F.silu),
+    (nn.Identity(), lambda x: x)])
 def test_activation_modules(module, fn):
     x = mg.randn(4, 5)
     np.testing.assert_array_equal(module(x).numpy(), fn(x).numpy())
     assert list(module.parameters()) == []
+
+
+def test_group_norm_layer_computes_its_functional_and_checks_its_input():
+    x = mg.randn(2, 6, 3, 4)
+    gn = nn.GroupNorm(3, 6)
+    assert [n for n, _ in gn.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_array_equal(gn.weight.numpy(), np.ones(6, np.float32))
+    np.testing.assert_array_equal(gn(x).numpy(), F.group_norm(x, 3, gn.weight, gn.bias).numpy())
+    groups = gn(x).numpy().reshape(2, 3, -1)
+    np.testing.assert_allclose(groups.mean(-1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(groups.var(-1), 1.0, rtol=1e-4)
+    assert list(nn.GroupNorm(2, 4, affine=False).parameters()) == []
+    with pytest.raises(ValueError, match="positive divisor of num_channels"):
+        nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"expected an input \(N, 6, ...\)"):
+        gn(mg.randn(2, 4, 3))
+    with pytest.raises(ValueError, match="group_norm: num_groups must be a positive divisor"):
+        F.group_norm(x, 4)
+
+
+@pytest.mark.parametrize("shape, groups", [((3, 6, 4, 5), 3), ((2, 8, 7), 8), ((4, 4), 1),
+                                           ((2, 64, 8, 8), 8)])
+def test_group_norm_and_silu_match_torch(shape, groups):
+    """Forward and the vector-Jacobian product of every input, in float64."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape) * 3 + 1
+    w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    v = rng.standard_normal(shape)
+    ours = [mg.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.silu(F.group_norm(ours[0], groups, ours[1], ours[2]))
+    y_t = torch.nn.functional.silu(torch.nn.functional.group_norm(theirs[0], groups, theirs[1],
+                                                                  theirs[2]))
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grads = mg.grad(y, ours, grad_outputs=mg.tensor(v))
+    grads_t = torch.autograd.grad(y_t, theirs, grad_outputs=torch.tensor(v))
+    for name, g, g_t in zip("xwb", grads, grads_t):
+        np.testing.assert_allclose(g.numpy(), g_t.numpy(), rtol=1e-9, atol=1e-11,
+                                   err_msg=f"gradient of {name}")
 
 
 def test_a_small_conv_net_learns():

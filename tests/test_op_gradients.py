@@ -19,6 +19,7 @@ import pytest
 from hypothesis import assume, given, settings
 
 import minigen as mg
+import minigen.functional as F
 
 MAX_SIZE = 24
 
@@ -1023,6 +1024,26 @@ def getitem_comparison_mask_cases(draw):
                 threshold=draw(st.integers(-8, 8)) / 4)
 
 
+def group_norm(x, weight, bias, num_groups):
+    return F.group_norm(x, num_groups, weight, bias)
+
+
+@st.composite
+def group_norm_cases(draw):
+    """(N, C, ...) with C a multiple of the groups, 0 to 2 spatial axes, a per-channel
+    weight and bias. The values are spaced, so that no group has a variance near zero,
+    where 1 / sqrt(var + eps) would make the finite differences meaningless."""
+    groups, per_group = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    c = groups * per_group
+    spatial = draw(shapes(min_dims=0, max_dims=2, max_side=3).filter(
+        lambda s: per_group * math.prod(s) >= 2 and c * math.prod(s) <= 12))
+    n = draw(st.integers(1, max(1, MAX_SIZE // (c * math.prod(spatial)))))
+    shape = (n, c) + spatial
+    values = np.concatenate([draw(spaced((math.prod(shape[1:]),))) for _ in range(n)])
+    return Case(group_norm, [values.reshape(shape), draw(smooth((c,))), draw(smooth((c,)))],
+                num_groups=groups)
+
+
 SPECS = {
     "exp": unary(mg.exp, low=-3, high=3),
     "log": unary(mg.log, low=0.2, high=5),
@@ -1044,6 +1065,8 @@ SPECS = {
     "elu": elu_cases(),
     "gelu_exact": unary(mg.gelu, low=-3, high=3),
     "gelu_tanh": unary(gelu_tanh, low=-3, high=3),
+    "silu": unary(F.silu, low=-5, high=5),
+    "group_norm": group_norm_cases(),
     "erf": unary(mg.erf, low=-2.5, high=2.5),
     "tan": unary(mg.tan, low=-1.2, high=1.2),
     "arcsin": unary(mg.arcsin, low=-0.9, high=0.9),

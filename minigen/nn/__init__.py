@@ -6,12 +6,13 @@
 """
 from . import init
 from .layers import (ELU, GELU, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d,
-                     Dropout, Embedding, Identity, LayerNorm, LeakyReLU, Linear, ReLU, Sigmoid,
-                     Softplus, Tanh)
+                     Dropout, Embedding, GroupNorm, Identity, LayerNorm, LeakyReLU, Linear,
+                     ReLU, Sigmoid, SiLU, Softplus, Tanh)
 from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "ConvTranspose2d", "Dropout", "ELU",
-    "Embedding", "GELU", "Identity", "LayerNorm", "LeakyReLU", "Linear", "Module",
-    "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh", "init",
+    "Embedding", "GELU", "GroupNorm", "Identity", "LayerNorm", "LeakyReLU", "Linear",
+    "Module", "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "SiLU", "Softplus",
+    "Tanh", "init",
 ]

@@ -164,6 +164,34 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.weight is not None}")
 
 
+class GroupNorm(Module):
+    """F.group_norm over (N, C, ...) inputs, with a per-channel scale (ones) and shift
+    (zeros) when affine, as torch.nn.GroupNorm."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None,
+                 device=None):
+        super().__init__()
+        if not (num_groups >= 1 and num_channels % num_groups == 0):
+            raise ValueError(f"GroupNorm: num_groups must be a positive divisor of "
+                             f"num_channels, got {num_groups} groups of {num_channels}")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = self.bias = None
+        if affine:
+            self.weight = _parameter((num_channels,), dtype, device)
+            self.bias = _parameter((num_channels,), dtype, device)
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: expected an input (N, {self.num_channels}, ...), "
+                             f"got shape {x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.weight is not None}")
+
+
 class _BatchNorm(Module):
     """Batch statistics in training, running estimates (buffers) in evaluation."""
 
@@ -272,6 +300,11 @@ class GELU(Module):
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    def forward(self, x):
+        return F.silu(x)
 
 
 class Tanh(Module):
