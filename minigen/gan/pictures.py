@@ -9,10 +9,11 @@ GRID = 160
 CURVE_COLOURS = [(214, 39, 40), (31, 119, 180)]
 
 
-def decision_surface(d_output, box, samples, path, data=None, size=400):
+def decision_surface(d_output, box, samples, path, data=None, size=400, what="D output"):
     """D's output over `box` as a heat map (dark: low, yellow: high, scaled between the
-    lowest and highest value on the box, stated at the top), the real points (grey) and
-    the generated ones (white rings) over it. d_output maps (M, 2) points to (M,)."""
+    lowest and highest value on the box, stated at the top as `what`), the real points
+    (grey) and the generated ones (white rings) over it. d_output maps (M, 2) points to
+    (M,); an energy model draws -E(x) with it."""
     (x0, x1), (y0, y1) = box
     xs, ys = np.linspace(x0, x1, GRID), np.linspace(y1, y0, GRID)
     values = np.asarray(d_output(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)),
@@ -29,7 +30,7 @@ def decision_surface(d_output, box, samples, path, data=None, size=400):
     for u, v in zip(us, vs):
         draw.ellipse([u - 2, v - 2, u + 2, v + 2], outline=(255, 255, 255))
     draw.rectangle([0, 0, size, 14], fill="white")
-    draw.text((4, 2), f"D output {low:.3g} (dark) to {high:.3g} (yellow); real grey, "
+    draw.text((4, 2), f"{what} {low:.3g} (dark) to {high:.3g} (yellow); real grey, "
               f"generated rings", fill="black")
     _atomic_save(canvas, path)
 
