@@ -20,12 +20,17 @@ checkpoints, metrics, pictures), so a family never needs a trainer of its own:
     validation_metric         the key of evaluate() that --early-stop selects on, and
     validation_goal           "min" or "max"
     sample(n, gen, labels)    n new examples as a NumPy array in the data's own format
-                              (uint8 levels for discrete images, float for continuous data)
+                              (uint8 levels for discrete images, float for continuous data);
+                              a model of features alone (representation learning) sets
+                              draws_samples = False: no samples.png, and sample refuses
     draw(samples, path, ref)  the picture of samples (by default chosen by the data's kind);
                               at the end, and at each evaluation where
                               pictures_at_evaluation is set
     extra_state()             model state that is not a parameter (a replay buffer, a
     load_extra_state(state)   codebook's running counts), saved in the checkpoint
+    set_training_split(x, y)  the run's training split as loaded (NumPy), once, before the
+                              first step, for a model that needs it whole (a labelled
+                              subset, a linear probe at the end); by default ignored
 
 A likelihood model only writes `loss(x, generator, labels=None)` (a scalar Tensor),
 `nll(x, labels=None)` (per-example -log p(x) in nats, a Tensor) and `sample`: the defaults
@@ -88,6 +93,7 @@ class Model(nn.Module):
     # draw samples.png (and its companions) again at each periodic evaluation (--config
     # eval_every=N); for models that sample fast (GANs), not for one pass per pixel
     pictures_at_evaluation = False
+    draws_samples = True
 
     def __init__(self, spec):
         super().__init__()
@@ -150,6 +156,9 @@ class Model(nn.Module):
             return -self.nll(tensor(points.astype(np.float32), device=self.device)).numpy()
 
     # optional capabilities -------------------------------------------------------------
+    def set_training_split(self, x, y):
+        pass
+
     def extra_state(self):
         return {}
 

@@ -173,6 +173,7 @@ class Run:
         self.model = self.entry.cls(self.spec, generator=Generator([seed, 0]),
                                     **models.model_config(self.config))
         self.model.to(device)
+        self.model.set_training_split(self.x_train, self.y_train)
         self.params = list(self.model.parameters())
         self.train_set = data.Examples(self.x_train, self.y_train, self.model.text_window,
                                        data_name)
@@ -464,7 +465,10 @@ class Run:
     def draw_pictures(self):
         """samples.png and the model's companions to it, with the evaluation weights;
         returns their names. Drawn apart, then moved in: metrics.json lists every picture
-        of the run (reconstructions.png, losses.png, ...)."""
+        of the run (reconstructions.png, losses.png, ...). No pictures for a model that draws
+        no samples."""
+        if not self.model.draws_samples:
+            return []
         with self.evaluation_weights(), runfolder.scratch(self.out) as drawn:
             draw_samples(self.model, self.spec, os.path.join(drawn, "samples.png"),
                          Generator([self.seed, 2]), self.x_train)
