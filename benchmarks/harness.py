@@ -1,0 +1,423 @@
+"""Benchmarks that repeat: each side timed in a process of its own, at its own defaults,
+alternating over rounds, on a quiet machine (issue 20, BENCHMARKS.md's rules).
+
+    python -m benchmarks.harness [--set M|K|all] [--cases M1 M5 ...] [--rounds 5]
+                                 [--samples 7] [--threads N] [--max-load 0.5]
+                                 [--allow-load] [--no-write]
+    python -m benchmarks.harness compare A.json B.json [--tolerance 0.10]
+
+Why separate processes: in one process PyTorch's OpenMP workers (which spin for a while
+after each parallel region, by default) and Numba's and NumPy's thread pools compete, and
+the older groups here set OMP_WAIT_POLICY=PASSIVE for both sides to tame that: a setting
+PyTorch users do not run with, which moved PyTorch's own step time by 2.5x between runs.
+Here a child process builds one case for one side and times it; PyTorch's child sets
+nothing but torch.set_num_threads(n) (the environment is the caller's, OMP_WAIT_POLICY
+included: if the caller did not set it, neither side gets it), minigen's child sets
+NUMBA_NUM_THREADS=n and calls minigen.keep_freed_memory(), as the `minigen` command does.
+
+A case runs as:
+    1. a check process: both sides compute the same loss and gradients (or outputs) from the
+       same weights and inputs and must agree; a case that fails is not timed;
+    2. `rounds` rounds, each one child per side, the side that goes first alternating;
+       a child warms up (its first call timed apart: where Numba compiles or loads its
+       cache), then takes `samples` timed samples, each of enough calls to last 10 ms;
+    3. the figure: the median over every sample of a side, the ratio minigen / PyTorch of
+       those medians, and the spread: the lowest and highest ratio of one round's medians.
+The load average (1 minute) is read before and after each case. A run does not start
+above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is given, and then
+every case that began above it is marked invalid in the table and in the results file.
+
+`compare` reads two results files (two runs taken apart in time) and prints, per case, both
+ratios and their relative difference; it exits 1 when any pair differs by more than
+--tolerance (10%, BENCHMARKS.md) or either run has an invalid case.
+
+Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import common
+
+# the environment as the caller gave it, before any benchmark module defaults a variable:
+# what every child process gets
+CALLER_ENVIRONMENT = dict(os.environ)
+SIDES = ("minigen", "torch")
+MAX_LOAD = 0.5
+TOLERANCE = 0.10
+RESULT_PREFIX = "HARNESS-RESULT "
+
+
+@dataclass
+class Case:
+    """One timed comparison. `make(side)` builds that side's work and returns a callable
+    (one call: one train step, one op chain...); `check()` raises unless both sides agree;
+    `unit` and `scale` say how a per-call time is shown (per op for K7)."""
+    id: str
+    title: str
+    make: callable
+    check: callable
+    target: float = None
+    goal: float = None
+    unit: str = "ms"
+    scale: float = 1.0
+    sets: tuple = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------------------------
+# the cases (imports inside: a child loads only what its case needs)
+
+def _ar_case(bench, sets, target, goal, title=None):
+    def make(side):
+        from . import models_ar
+        model, torch_model, batch = models_ar.build(bench)
+        return _train_step(side, model, torch_model, batch, models_ar.LR,
+                           lambda m, x, g: m.loss(x, g), lambda m, x: m.loss(x))
+
+    def check():
+        from . import models_ar
+        models_ar.check_same_loss(bench, *models_ar.build(bench))
+
+    return Case(bench.id, title or bench.title, make, check, target, goal, sets=sets)
+
+
+def _train_step(side, model, torch_model, batch, lr, loss, torch_loss):
+    """What each side's training loop does per step: loss, zero the gradients, backward,
+    Adam step; minigen's noise (if any) from the benchmarks' generator, PyTorch's own."""
+    if side == "minigen":
+        import minigen as mg
+        from minigen import optim
+        from minigen.random import Generator
+        optimizer = optim.Adam(list(model.parameters()), lr=lr)
+        x, generator = mg.tensor(batch), Generator([0, 1])
+        return common.train_step(lambda: loss(model, x, generator), optimizer)
+    import torch
+    optimizer = torch.optim.Adam(torch_model.parameters(), lr=lr)
+    x = torch.from_numpy(batch)
+    return common.train_step(lambda: torch_loss(torch_model, x), optimizer)
+
+
+def _ar_benchmarks():
+    from . import models_ar
+    return models_ar.Benchmark, {b.id: b for b in models_ar.BENCHMARKS}
+
+
+def _full_size(bench_id, new_id):
+    """M4f and M5f: M4's and M5's models on fashion-mnist-bin, 784-step sequences, batch
+    32. (M2 and M3 are already at full size: fashion-mnist-bin, batch 32; M2f and M3f are
+    them.)"""
+    def build():
+        benchmark, by_id = _ar_benchmarks()
+        b = by_id[bench_id]
+        return benchmark(new_id, b.model, "fashion-mnist-bin", b.config, 32, b.build_torch)
+    return build
+
+
+def _m6_case():
+    def make(side):
+        from . import models_flow
+        spec, model, torch_model, batch = models_flow.build()
+        import torch
+        noise = torch.Generator().manual_seed(models_flow.SEED)
+        return _train_step(side, model, torch_model, batch, models_flow.CONFIG["lr"],
+                           lambda m, x, g: m.loss(x, g), lambda m, x: m.loss(x, noise))
+
+    def check():
+        from . import models_flow
+        models_flow.check_same_loss(*models_flow.build())
+
+    return Case("M6", "M6 realnvp train step, digits 128", make, check, 1.1, 1.0,
+                sets=("M",))
+
+
+def _k7_case():
+    def tensors(side):
+        import numpy as np
+        from . import overhead
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal(overhead.SIZE).astype(np.float32) for _ in range(4)]
+        if side == "minigen":
+            import minigen as lib
+            x = lib.tensor(arrays[0], requires_grad=True)
+        else:
+            import torch as lib
+            x = lib.tensor(arrays[0], requires_grad=True)
+        b, w, g = (lib.tensor(a) for a in arrays[1:])
+        return lib, x, b, w, g
+
+    def make(side):
+        from . import overhead
+        lib, x, b, w, g = tensors(side)
+        if side == "minigen":
+            return lambda: lib.grad(overhead.chain(lib, x, b, w), x, grad_outputs=g)[0]
+        import torch
+        return lambda: torch.autograd.grad(overhead.chain(lib, x, b, w), x,
+                                           grad_outputs=g)[0]
+
+    def check():
+        import numpy as np
+        common.check_close("K7 gradient", make("minigen")().numpy(),
+                           make("torch")().numpy(), rtol=1e-4, atol=1e-6)
+
+    from . import overhead
+    return Case("K7", "K7 per-op overhead, 100 elementwise ops on 16 floats, fwd+bwd", make,
+                check, 1.1, 1.0, unit="us", scale=overhead.OPS, sets=("K",))
+
+
+def _selfcheck_case():
+    """X0: the same NumPy sum on both sides, for the harness's own tests (in no set)."""
+    def make(side):
+        import numpy as np
+        a = np.arange(10000, dtype=np.float64)
+        return lambda: float(a.sum())
+
+    return Case("X0", "X0 harness self-check: the same NumPy sum on both sides", make,
+                lambda: None, unit="us")
+
+
+def cases():
+    """Every case by id, in table order."""
+    _, by_id = _ar_benchmarks()
+    every = [_ar_case(by_id["M1"], ("M",), 1.1, 1.0),
+             _ar_case(by_id["M2"], ("M", "Mf"), 1.1, 1.0,
+                      "M2 (= M2f) pixelcnn train step, fashion-mnist-bin 32"),
+             _ar_case(by_id["M3"], ("M", "Mf"), 1.1, 1.0,
+                      "M3 (= M3f) gated-pixelcnn train step, fashion-mnist-bin 32"),
+             _ar_case(by_id["M4"], ("M",), 1.1, 1.0),
+             _ar_case(by_id["M5"], ("M",), 1.1, 1.0),
+             _m6_case(),
+             _ar_case(_full_size("M4", "M4f")(), ("Mf",), 1.3, 1.0),
+             _ar_case(_full_size("M5", "M5f")(), ("Mf",), 1.3, 1.0),
+             _k7_case(),
+             _selfcheck_case()]
+    return {c.id: c for c in every}
+
+
+def get_case(case_id):
+    """One case by id (X0 without loading the others: no PyTorch needed)."""
+    return _selfcheck_case() if case_id == "X0" else cases()[case_id]
+
+
+# ---------------------------------------------------------------------------------------
+# the child: one case, one side
+
+def child(case_id, side, threads, samples, warmup, check_only=False):
+    """Build and time one side of one case in this process; print the result as one line
+    of JSON after RESULT_PREFIX."""
+    if side == "minigen":
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    # the benchmark modules default OMP_WAIT_POLICY to PASSIVE for their own one-process
+    # groups; here the caller's environment stands for both sides: PyTorch is loaded first,
+    # with the environment as it came, and the variable is put back after the imports
+    given = os.environ.get("OMP_WAIT_POLICY")
+    if side == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    case = get_case(case_id)
+    if check_only:
+        case.check()  # nothing is timed here: the environment can stay as it ends up
+        print(RESULT_PREFIX + json.dumps({"case": case_id, "check": "agree"}), flush=True)
+        return
+    if side == "minigen":
+        import minigen
+        minigen.keep_freed_memory()
+    started = time.perf_counter()
+    fn = case.make(side)
+    _restore("OMP_WAIT_POLICY", given)
+    build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fn()
+    first = time.perf_counter() - started
+    for _ in range(warmup):
+        fn()
+    number = common._calls_per_sample(fn)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - started) / number)
+    print(RESULT_PREFIX + json.dumps({"case": case_id, "side": side, "samples_s": times,
+                                      "calls_per_sample": number, "first_call_s": first,
+                                      "build_s": build_s, "threads": threads,
+                                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}),
+          flush=True)
+
+
+def _restore(name, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def run_child(case_id, side, args, check_only=False):
+    command = [sys.executable, "-m", "benchmarks.harness", "child", case_id, side,
+               "--threads", str(args.threads), "--samples", str(args.samples),
+               "--warmup", str(args.warmup)] + (["--check"] if check_only else [])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                          env=CALLER_ENVIRONMENT)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    raise RuntimeError(f"{case_id} ({side}{', check' if check_only else ''}): the child "
+                       f"process failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+
+
+# ---------------------------------------------------------------------------------------
+# the parent: rounds, loads, the table
+
+def load():
+    return os.getloadavg()[0]
+
+
+def measure(case, args):
+    """Check, then `rounds` rounds of one child per side; the case's row."""
+    before = load()
+    run_child(case.id, "minigen", args, check_only=True)
+    by_side = {side: [] for side in SIDES}
+    rounds = []
+    for r in range(args.rounds):
+        order = SIDES if r % 2 == 0 else SIDES[::-1]
+        result = {side: run_child(case.id, side, args) for side in order}
+        for side in SIDES:
+            by_side[side].append(result[side])
+        rounds.append(statistics.median(result["minigen"]["samples_s"]) /
+                      statistics.median(result["torch"]["samples_s"]))
+    after = load()
+    medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
+               for side in SIDES}
+    ratio = medians["minigen"] / medians["torch"]
+    factor = {"s": 1.0, "ms": 1e3, "us": 1e6}[case.unit] / case.scale
+    return {"id": case.id, "name": case.title, "unit": case.unit,
+            "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
+            "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
+            "target": case.target, "goal": case.goal,
+            "meets_target": None if case.target is None else ratio <= case.target,
+            "load_before": before, "load_after": after, "valid": before <= args.max_load,
+            "first_call_s": {side: [res["first_call_s"] for res in by_side[side]]
+                             for side in SIDES},
+            "children": by_side}
+
+
+def format_rows(rows):
+    header = ["benchmark", "minigen", "PyTorch", "ratio", "rounds (low-high)", "target",
+              "load before/after", ""]
+    lines = []
+    for r in rows:
+        verdict = "INVALID (load)" if not r["valid"] else \
+            ("" if r["target"] is None else ("ok" if r["meets_target"] else "MISSED"))
+        lines.append([r["name"], f"{r['minigen']:.4g} {r['unit']}",
+                      f"{r['torch']:.4g} {r['unit']}", f"{r['ratio']:.2f}",
+                      f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
+                      "" if r["target"] is None else f"<= {r['target']}",
+                      f"{r['load_before']:.2f}/{r['load_after']:.2f}", verdict])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] +
+                     [fmt(cells) for cells in lines])
+
+
+def compare(path_a, path_b, tolerance=TOLERANCE):
+    """Lines comparing two results files, and whether every ratio repeats within
+    tolerance (and both runs are valid)."""
+    a, b = (json.load(open(p)) for p in (path_a, path_b))
+    rows_b = {r["id"]: r for r in b["rows"]}
+    lines, ok = [], True
+    for ra in a["rows"]:
+        rb = rows_b.get(ra["id"])
+        if rb is None:
+            lines.append(f"{ra['id']}: only in {path_a}")
+            continue
+        rel = rb["ratio"] / ra["ratio"] - 1.0
+        valid = ra["valid"] and rb["valid"]
+        good = valid and abs(rel) <= tolerance
+        ok &= good
+        lines.append(f"{ra['id']}: {ra['ratio']:.3f} then {rb['ratio']:.3f} ({rel:+.1%}) "
+                     f"{'ok' if good else ('INVALID run' if not valid else 'DIFFERS')}")
+    return lines, ok
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    kid = sub.add_parser("child", help="(internal) time one side of one case")
+    kid.add_argument("case")
+    kid.add_argument("side", choices=SIDES)
+    kid.add_argument("--check", action="store_true")
+    cmp_ = sub.add_parser("compare", help="do two results files agree within tolerance?")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--tolerance", type=float, default=TOLERANCE)
+    for p in (parser, kid):
+        p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+        p.add_argument("--samples", type=int, default=7,
+                       help="timed samples per child (at least 5)")
+        p.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--set", default="M", choices=("M", "Mf", "K", "all"))
+    parser.add_argument("--cases", nargs="+", help="case ids (instead of --set)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-load", type=float, default=MAX_LOAD)
+    parser.add_argument("--allow-load", action="store_true",
+                        help="run above --max-load; such cases are marked invalid")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command in (None, "child") and args.samples < 5:
+        parser.error("--samples must be at least 5 (BENCHMARKS.md)")
+    if args.command is None and args.rounds < 2:
+        parser.error("--rounds must be at least 2: the spread needs more than one round")
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.command == "child":
+        return child(args.case, args.side, args.threads, args.samples, args.warmup,
+                     args.check)
+    if args.command == "compare":
+        lines, ok = compare(args.a, args.b, args.tolerance)
+        print("\n".join(lines))
+        print("every ratio repeats within " + f"{args.tolerance:.0%}" if ok else
+              f"NOT every ratio repeats within {args.tolerance:.0%}")
+        return 0 if ok else 1
+    if args.cases:
+        try:
+            chosen = [get_case(c) for c in args.cases]
+        except KeyError as e:
+            sys.exit(f"harness: unknown case {e.args[0]}; known: {', '.join(cases())}")
+    else:
+        chosen = [c for c in cases().values() if args.set == "all" and c.sets or
+                  args.set in c.sets]
+    now = load()
+    if now > args.max_load and not args.allow_load:
+        sys.exit(f"harness: load average {now:.2f} is above {args.max_load}: not a quiet "
+                 f"machine, nothing timed (--allow-load runs anyway, marking it invalid)")
+    info = common.machine_info(args.threads)
+    print(f"{info['cpu']}, {info['cores_available']} cores, {args.threads} threads each, "
+          f"{args.rounds} rounds x {args.samples} samples per side, separate processes, "
+          f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
+          flush=True)
+    rows = []
+    for case in chosen:
+        row = measure(case, args)
+        rows.append(row)
+        print(f"{case.id}: ratio {row['ratio']:.2f} (rounds {row['spread'][0]:.2f}-"
+              f"{row['spread'][1]:.2f}), load {row['load_before']:.2f} -> "
+              f"{row['load_after']:.2f}", flush=True)
+    print(format_rows(rows))
+    if not args.no_write:
+        name = "-".join(args.cases) if args.cases else args.set
+        path = common.write_results(f"harness-{name}", rows, info,
+                                    {k: v for k, v in vars(args).items() if k != "command"})
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

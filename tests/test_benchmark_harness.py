@@ -1,0 +1,86 @@
+"""The benchmark harness (benchmarks/harness.py, issue 20): each side in a child process of
+its own with the caller's environment, rounds alternating, loads recorded, a loaded machine
+refused or its cases marked invalid, and `compare` holding two runs to 10%."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import harness  # noqa: E402
+
+
+def run(monkeypatch, capsys, loads, *extra):
+    """main() on the NumPy-only self-check case X0, with the load average scripted."""
+    readings = iter(loads)
+    monkeypatch.setattr(harness, "load", lambda: next(readings))
+    code = harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5", "--warmup", "1",
+                         "--no-write", *extra])
+    return code, capsys.readouterr().out
+
+
+def test_a_loaded_machine_is_refused_before_anything_is_timed(monkeypatch, capsys):
+    with pytest.raises(SystemExit, match="not a quiet machine"):
+        run(monkeypatch, capsys, [0.9])
+
+
+def test_child_processes_alternate_and_the_row_records_loads(monkeypatch, capsys):
+    pytest.importorskip("torch", reason="the PyTorch side's child imports torch")
+    calls = []
+    real = harness.run_child
+
+    def spy(case_id, side, args, check_only=False):
+        calls.append((side, check_only))
+        result = real(case_id, side, args, check_only)
+        if not check_only:  # the child saw the caller's environment, nothing added
+            assert result["omp_wait_policy"] == harness.CALLER_ENVIRONMENT.get(
+                "OMP_WAIT_POLICY")
+            assert len(result["samples_s"]) == 5
+        return result
+
+    monkeypatch.setattr(harness, "run_child", spy)
+    rows = []
+    monkeypatch.setattr(harness, "format_rows", lambda r: rows.extend(r) or "table")
+    # quiet when it starts, 0.2 before the case, 0.7 after it: valid (begun below 0.5)
+    code, out = run(monkeypatch, capsys, [0.1, 0.2, 0.7])
+    assert code == 0
+    assert calls == [("minigen", True), ("minigen", False), ("torch", False),
+                     ("torch", False), ("minigen", False)]
+    (row,) = rows
+    assert row["load_before"] == 0.2 and row["load_after"] == 0.7 and row["valid"]
+    assert len(row["round_ratios"]) == 2
+    assert row["spread"] == [min(row["round_ratios"]), max(row["round_ratios"])]
+
+
+def test_allow_load_marks_the_case_invalid(monkeypatch, capsys):
+    pytest.importorskip("torch", reason="the machine line names torch's version")
+    monkeypatch.setattr(harness, "run_child", lambda case_id, side, args, check_only=False:
+                        {"samples_s": [1e-3] * 5, "first_call_s": 0.0})
+    code, out = run(monkeypatch, capsys, [3.0, 3.0, 3.0], "--allow-load")
+    assert code == 0 and "INVALID (load)" in out
+
+
+def _results(path, ratios, valid=True):
+    path.write_text(json.dumps({"rows": [{"id": k, "ratio": v, "valid": valid}
+                                         for k, v in ratios.items()]}))
+    return str(path)
+
+
+def test_compare_holds_every_ratio_to_ten_percent(tmp_path):
+    a = _results(tmp_path / "a.json", {"M1": 1.00, "M5": 1.40})
+    b = _results(tmp_path / "b.json", {"M1": 1.09, "M5": 1.30})
+    lines, ok = harness.compare(a, b)
+    assert ok and len(lines) == 2
+    c = _results(tmp_path / "c.json", {"M1": 1.12, "M5": 1.40})
+    lines, ok = harness.compare(a, c)
+    assert not ok and "DIFFERS" in lines[0]
+    d = _results(tmp_path / "d.json", {"M1": 1.00, "M5": 1.40}, valid=False)
+    assert not harness.compare(a, d)[1]
+
+
+def test_too_few_samples_or_rounds_are_refused():
+    with pytest.raises(SystemExit):
+        harness.parse(["--samples", "3"])
+    with pytest.raises(SystemExit):
+        harness.parse(["--rounds", "1"])
