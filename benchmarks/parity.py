@@ -3,10 +3,14 @@ the same test likelihood: within 2% of PyTorch's test_bpd for realnvp on digits 
 and for made, pixelcnn, gated-pixelcnn, wavenet and transformer on digits-bin (issue 5);
 within 2% on test_elbo_nats and test_iwae_nats (K = 1000) for the vae on digits-bin
 (issue 13); for gan and wgan-gp on digits (issue 16) the mean fid_local of 2000 samples
-over seeds (--seeds, default 0 1 2) within 10% (GAN_CASES, gan_parity).
+over seeds (--seeds, default 0 1 2) within 10% (GAN_CASES, gan_parity); for ddpm on
+digits (issue 19) test_bpd, the full variational bound, within 3% and fid_local of 2000
+ancestral and 2000 DDIM-50 samples within 10% (ddpm_parity).
 
     python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
     python -m benchmarks.parity gan|wgan-gp [--steps N] [--seeds 0 1 2] [--keep DIR]
+    python -m benchmarks.parity ddpm [--steps N] [--samples N] [--sample-steps S] [--device D]
+                                     [--config KEY=VALUE ...]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
@@ -360,6 +364,185 @@ def gan_parity(name, seeds, steps=None, keep=None, write=True, threads=None):
         print(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------------------
+# DDPM (issue 19): test_bpd (the full variational bound, T network calls per test batch)
+# within 3%, and fid_local of ancestral and DDIM samples within 10%, both sides trained on
+# the same batches, t and eps.
+
+DDPM_CONFIG = dict(T=1000, schedule="linear", steps=6000, batch_size=128, lr=2e-4,
+                   ema=0.999)
+DDPM_TARGETS = {"test_bpd": 0.03, "fid_local_ancestral": 0.10, "fid_local_ddim": 0.10}
+
+
+def train_torch_ddpm(model, run, seed, device):
+    """minigen's trainer loop for ddpm in PyTorch: the batch of (seed, step), t and eps
+    drawn by minigen's own model.training_noise from Generator([seed, 1]) as the trainer
+    does, Adam with the run's lr and betas, and the parameter EMA (decay `ema`) updated
+    after every step as minigen.optim.EMA does. Returns the EMA weights, seconds per step
+    and the mean loss per log period."""
+    from minigen.random import Generator
+    cfg = run.config
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]))
+    ema = [p.detach().clone() for p in model.parameters()]
+    sampler = data.BatchSampler(len(run.x_train), cfg["batch_size"], seed)
+    generator = Generator([seed, 1])
+    every = cfg["log_every"] or max(1, cfg["steps"] // 100)
+    seconds, curve, losses = 0.0, [], []
+    for step in range(cfg["steps"]):
+        x = run.x_train[sampler.indices(step)]
+        t, eps = run.model.training_noise(len(x), generator)  # the draws minigen makes
+        started = time.perf_counter()
+        loss, _ = model.loss(torch.from_numpy(x).to(device), torch.from_numpy(t).to(device),
+                             torch.from_numpy(eps.numpy()).to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for shadow, p in zip(ema, model.parameters()):
+                shadow += (1 - cfg["ema"]) * (p - shadow)
+        losses.append(loss.item())
+        seconds += time.perf_counter() - started
+        if (step + 1) % every == 0 or step + 1 == cfg["steps"]:
+            curve.append({"step": step + 1, "train_loss": statistics.fmean(losses)})
+            losses.clear()
+    return ema, seconds / cfg["steps"], curve
+
+
+def torch_ddpm_metrics(model, run, sample_steps, device):
+    """PyTorch's figures as minigen's evaluate computes them: the full bound over the test
+    split in eval_batch_size batches (its own draws of x_t, from Generator(EVALUATION_SEED)
+    in bound order; minigen's evaluate draws the estimate's first, so the two bounds differ
+    by Monte Carlo noise), and minigen.quality of eval_samples ancestral and DDIM samples
+    from the noise minigen's sampling draws."""
+    from minigen import quality
+    from minigen.diffusion.model import EVALUATION_SEED, SAMPLE_BATCH
+    from minigen.random import Generator
+    ours, n = run.model, run.model.eval_samples
+    generator = Generator(EVALUATION_SEED)
+    total = 0.0
+    model.eval()
+    for start in range(0, len(run.x_test), run.config["eval_batch_size"]):
+        x = torch.from_numpy(run.x_test[start:start + run.config["eval_batch_size"]])
+        prior, terms = model.bound_terms(
+            x.to(device), range(model.T),
+            lambda shape: generator.normal(shape, dtype=np.float64).numpy())
+        total += float(prior.sum()) + sum(float(v.sum()) for v in terms.values())
+    metrics = {"test_bpd": total / (len(run.x_test) * run.spec.dims * math.log(2))}
+    for name, sampler, steps in (("ancestral", "ancestral", None),
+                                 ("ddim", "ddim", sample_steps)):
+        generator, out = Generator(EVALUATION_SEED), []
+        for start in range(0, n, SAMPLE_BATCH):
+            out.append(model.sample(min(SAMPLE_BATCH, n - start),
+                                    lambda shape: generator.normal(shape).numpy(), sampler,
+                                    steps, 0.0, device).cpu().numpy())
+        metrics[f"fid_local_{name}"] = quality.image_quality(
+            ours.unscale(np.concatenate(out)), run.spec)["fid_local"]
+    model.train()
+    return metrics
+
+
+def minigen_ddim_fid(run, sample_steps):
+    """fid_local of eval_samples DDIM samples (eta 0) of minigen's run, with its evaluation
+    weights and the evaluation's noise, and the seconds they took."""
+    from minigen import quality
+    from minigen.diffusion.model import EVALUATION_SEED
+    from minigen.random import Generator
+    run.model.eval()
+    with run.evaluation_weights():
+        started = time.perf_counter()
+        samples = run.model.sample_with(run.model.eval_samples, Generator(EVALUATION_SEED),
+                                        "ddim", sample_steps, 0.0)
+        seconds = time.perf_counter() - started
+    run.model.train()
+    return quality.image_quality(samples, run.spec)["fid_local"], seconds
+
+
+def ddpm_bound_check(run, torch_model, x, seed, steps=(0, 1, 10, 100, 500, 999)):
+    """The largest relative difference of the bound terms per image at a few steps (and
+    L_T) of minigen's evaluation weights in both models, on the same images and draws."""
+    from minigen.random import Generator
+    steps = [t for t in steps if t < run.model.T]
+    with run.evaluation_weights():
+        copy_weights(run.model, torch_model)
+        with no_grad():
+            prior, terms = run.model.bound_terms(tensor(x, device=run.device), steps,
+                                                 Generator([seed, 97]))
+    generator = Generator([seed, 97])
+    prior_t, terms_t = torch_model.bound_terms(
+        torch.from_numpy(x).to(next(torch_model.parameters()).device), steps,
+        lambda shape: generator.normal(shape, dtype=np.float64).numpy())
+    worst = float(np.max(np.abs(prior - prior_t.cpu().numpy()) / np.abs(prior_t.cpu().numpy())))
+    for t in steps:
+        theirs = terms_t[t].cpu().numpy()
+        worst = max(worst, float(np.max(np.abs(terms[t] - theirs) / np.abs(theirs))))
+    return worst
+
+
+def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, threads=None,
+                device="cpu", keep=None, overrides=None):
+    """Train minigen's ddpm on digits and its PyTorch build from the same initial weights on
+    the same batches, t and eps; compare test_bpd and fid_local of ancestral and DDIM
+    samples (each with its EMA weights)."""
+    from .torch_models.ddpm import DDPM
+    config = dict(DDPM_CONFIG, **(overrides or {}))
+    if steps is not None:
+        config["steps"] = steps
+    if samples is not None:
+        config["eval_samples"] = samples
+    out = keep or tempfile.mkdtemp(prefix="parity-ddpm-")
+    run = trainer.Run("ddpm", "digits", seed, out=out, device=device, config=config)
+    ours = run.model
+
+    def build():
+        return DDPM(run.spec.shape, run.spec.levels, ours.schedule.betas, ours.variance,
+                    ours.vlb_weight, ours.net.channels, ours.net.mults,
+                    run.config["groups"], ours.clip_denoised).to(device)
+
+    torch.manual_seed(seed)
+    torch_model = build()
+    copy_weights(ours, torch_model)
+    print(f"minigen's ddpm on digits, {run.config['steps']} steps, eval_samples "
+          f"{ours.eval_samples} -> {out}", flush=True)
+    run.train(progress=False)
+    metrics = run.finish()
+    fid_ddim, ddim_seconds = minigen_ddim_fid(run, sample_steps)
+    check = ddpm_bound_check(run, build(), run.x_test[:16], seed)
+    print(f"bound terms of minigen's trained (EMA) weights in both models: max relative "
+          f"difference {check:.2e}", flush=True)
+    print("training torch's ddpm ...", flush=True)
+    ema, torch_sps, curve = train_torch_ddpm(torch_model, run, seed, device)
+    with torch.no_grad():
+        for p, shadow in zip(torch_model.parameters(), ema):
+            p.copy_(shadow)
+    theirs = torch_ddpm_metrics(torch_model, run, sample_steps, device)
+    mine = {"test_bpd": metrics["test_bpd"], "fid_local_ancestral": metrics["test_fid_local"],
+            "fid_local_ddim": fid_ddim}
+    rel = {k: (mine[k] - theirs[k]) / theirs[k] for k in DDPM_TARGETS}
+    for key, target in DDPM_TARGETS.items():
+        print(f"{key}: minigen {mine[key]:.4f}, torch {theirs[key]:.4f}, relative difference "
+              f"{rel[key]:+.2%} (allowed {target:.0%}: "
+              f"{'ok' if abs(rel[key]) <= target else 'MISSED'})")
+    print(f"seconds per step: minigen {metrics['seconds_per_step']:.4f}, torch "
+          f"{torch_sps:.4f}; minigen's {ours.eval_samples} DDIM-{sample_steps} samples took "
+          f"{ddim_seconds:.1f} s")
+    if write:
+        result = {"model": "ddpm", "data": "digits", "seed": seed, "config": run.config,
+                  "ddim_sample_steps": sample_steps, "minigen": mine, "torch": theirs,
+                  "relative_difference": rel, "targets": DDPM_TARGETS,
+                  "meets_target": all(abs(rel[k]) <= t for k, t in DDPM_TARGETS.items()),
+                  "minigen_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
+                  "bound_terms_max_rel_diff_trained_weights": check,
+                  "seconds_per_step": {"minigen": metrics["seconds_per_step"],
+                                       "torch": torch_sps},
+                  "minigen_ddim_sampling_seconds": ddim_seconds,
+                  "torch_curve": curve, "device": device, "run": out,
+                  "machine": common.machine_info(threads)}
+        common.RESULTS.mkdir(exist_ok=True)
+        path = common.RESULTS / "parity-ddpm-digits.json"
+        trainer.write_json(str(path), result)
+        print(f"wrote {path}")
+
+
 CASES = {"realnvp": realnvp_case, "made": made_case, "pixelcnn": pixelcnn_case,
          "gated-pixelcnn": gated_pixelcnn_case, "wavenet": wavenet_case,
          "transformer": transformer_case, "vae": vae_case}
@@ -500,7 +683,7 @@ def minigen_curve(case, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=sorted(CASES) + sorted(GAN_CASES))
+    parser.add_argument("model", choices=sorted(CASES) + sorted(GAN_CASES) + ["ddpm"])
     parser.add_argument("--steps", type=int, help="training steps (default: the case's)")
     parser.add_argument("--data", help="dataset (default: the case's); the result file then "
                         "names it: parity-MODEL-DATA.json")
@@ -516,12 +699,24 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="GANs: the seeds whose means are compared")
     parser.add_argument("--keep", metavar="DIR", help="GANs: keep minigen's runs in "
-                        "DIR/MODEL-DATA-SEED")
+                        "DIR/MODEL-DATA-SEED; ddpm: keep minigen's run in DIR")
+    parser.add_argument("--samples", type=int, help="ddpm: samples for fid_local "
+                        "(default: the model's eval_samples, 2000)")
+    parser.add_argument("--sample-steps", dest="sample_steps", type=int, default=50,
+                        help="ddpm: DDIM's steps (default 50)")
+    parser.add_argument("--device", default="cpu", help="ddpm: both sides' device")
+    parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="ddpm: more config overrides (T=20 for a smoke test)")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads or os.cpu_count())
     common.keep_freed_memory()
     if args.model in GAN_CASES:
         gan_parity(args.model, args.seeds, args.steps, args.keep, not args.no_write, threads)
+        return
+    if args.model == "ddpm":
+        overrides = dict(item.split("=", 1) for item in args.config)
+        ddpm_parity(args.steps, args.seed, args.samples, args.sample_steps, not args.no_write,
+                    threads, args.device, args.keep, overrides)
         return
     case = CASES[args.model]()
     default_data = case.data
