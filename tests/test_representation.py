@@ -251,3 +251,29 @@ def test_the_encoder_gives_four_times_its_width_features():
     names = [name for name, _ in classifier.named_parameters()]
     assert names == [f"encoder.conv{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")] \
         + ["head.weight", "head.bias"]
+
+
+# baselines and the picture ------------------------------------------------------------------
+
+def test_the_baselines_probe_raw_pixels_and_the_encoder_a_run_starts_from():
+    from minigen import models
+    from minigen.models import DataSpec
+    from minigen.representation import baselines
+    assert 0.9 < baselines.raw_pixel_probe("digits") <= 1
+    assert 0.1 < baselines.random_encoder_probe("digits", width=2, seed=0) <= 1
+    entry = models.get("simclr")
+    spec = DataSpec("digits", (1, 8, 8), "discrete", 17, 10)
+    run_start = entry.cls(spec, Generator([3, 0]), **models.model_config(entry.config))
+    untrained = Encoder(1, 32, Generator([3, 0]))
+    for (name, ours), (_, theirs) in zip(run_start.encoder.named_parameters(),
+                                         untrained.named_parameters()):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=name)
+
+
+def test_the_augmentation_picture_is_drawn(tmp_path):
+    from PIL import Image
+    from minigen.representation.pictures import draw_augmentations
+    path = tmp_path / "augmentations.png"
+    draw_augmentations(str(path))
+    assert Image.open(path).size[1] > 10 * 8 and sorted(p.name for p in tmp_path.iterdir()) \
+        == ["augmentations.png"]
