@@ -24,14 +24,15 @@ default on digits: labels=50, 128 unlabelled images a step, decay 0.99, weight r
 10 over 1000 steps, Adam 1e-3, 3000 steps.
 """
 from .. import backend
-from ..autograd import no_grad, tensor
 from .. import functional as F
+from ..autograd import no_grad, tensor
 from ..model import Player, Update
 from ..representation.encoder import Classifier
 from ..representation.losses import sigmoid_rampup, softmax_mse
-from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES
+from ..representation.model import (AUGMENT, AUGMENT_RANGES, IMAGES, LABELS_RANGE,
+                                    classifier_metrics)
 from . import register
-from .supervised import LABELS_RANGE, Supervised, classifier_metrics
+from .supervised import Supervised
 
 
 @register("mean-teacher", "Mean Teacher: a student on labels=N and consistency with an EMA "

@@ -15,28 +15,16 @@ step, temperature 0.5, Adam 1e-3, 3000 steps, the shared augmentations on digits
 """
 import numpy as np
 
-from .. import backend, nn
+from .. import backend
 from ..autograd import no_grad, tensor
 from ..model import Update
 from ..random import Generator
-from ..representation.encoder import Encoder
+from ..representation.encoder import Encoder, ProjectionHead
 from ..representation.losses import nt_xent
 from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES, RepresentationModel
 from . import register
 
 EVALUATION_SEED = 0  # the test views' augmentations, the same at every evaluation
-
-
-class ProjectionHead(nn.Module):
-    """g(h) = W2 ReLU(W1 h): the space the contrastive loss is computed in."""
-
-    def __init__(self, features, hidden, out, generator):
-        super().__init__()
-        self.hidden = nn.Linear(features, hidden, generator=generator)
-        self.out = nn.Linear(hidden, out, generator=generator)
-
-    def forward(self, h):
-        return self.out(self.hidden(h).relu())
 
 
 @register("simclr", "SimCLR: NT-Xent between two augmented views of each image, projection "

@@ -13,14 +13,13 @@ Metrics: `accuracy` (written test_accuracy) and `cross_entropy` of the test imag
 default on digits: labels=50, Adam 1e-3, 3000 steps.
 """
 from .. import functional as F
-from ..autograd import no_grad, tensor
+from ..autograd import tensor
 from ..model import Update
 from ..representation.encoder import Classifier
 from ..representation.labels import labelled_subset
-from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES, RepresentationModel
+from ..representation.model import (AUGMENT, AUGMENT_RANGES, IMAGES, LABELS_RANGE,
+                                    RepresentationModel, classifier_metrics)
 from . import register
-
-LABELS_RANGE = "[10, inf)"  # a multiple of the 10 classes of every dataset it takes
 
 
 @register("supervised", "the labelled subset alone (labels=N), with augmentation: the "
@@ -68,16 +67,3 @@ class Supervised(RepresentationModel):
     def evaluate(self, batches, final=True):
         return classifier_metrics(self.evaluated(), batches, self.scale)
 
-
-def classifier_metrics(classifier, batches, scale, prefix=""):
-    """{accuracy, cross_entropy} (means per example) of a classifier on labelled batches,
-    each key with the prefix."""
-    correct, total, count = 0, 0.0, 0
-    with no_grad():
-        for batch in batches:
-            logits = classifier(tensor(scale(batch.x)))
-            labels = batch.labels.numpy()
-            correct += int((logits.numpy().argmax(axis=1) == labels).sum())
-            total += float(F.cross_entropy(logits, batch.labels, reduction="sum").item())
-            count += len(labels)
-    return {f"{prefix}accuracy": correct / count, f"{prefix}cross_entropy": total / count}

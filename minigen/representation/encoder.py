@@ -5,8 +5,8 @@ built on it.
     conv 2w->4w 3x3 pad 1, ReLU, global average pool            -> 4w features
 
 w = `width` = 32 gives the issue's 32, 64, 128 channels and 128 features on 8x8 digits;
-a wider one (width=64) is for fashion-mnist. Parameter names (conv1, conv2, conv3; encoder,
-head) are those of the PyTorch builds in benchmarks/torch_models/ssl.py.
+a wider one (width=64) is for fashion-mnist. The projection head is SimCLR's g. Parameter names (conv1, conv2, conv3; encoder,
+head; hidden, out) are those of the PyTorch builds in benchmarks/torch_models/ssl.py.
 """
 from .. import functional as F
 from .. import nn
@@ -37,3 +37,15 @@ class Classifier(nn.Module):
 
     def forward(self, x):
         return self.head(self.encoder(x))
+
+
+class ProjectionHead(nn.Module):
+    """g(h) = W2 ReLU(W1 h): the space the contrastive loss is computed in."""
+
+    def __init__(self, features, hidden, out, generator):
+        super().__init__()
+        self.hidden = nn.Linear(features, hidden, generator=generator)
+        self.out = nn.Linear(hidden, out, generator=generator)
+
+    def forward(self, h):
+        return self.out(self.hidden(h).relu())

@@ -17,7 +17,8 @@ the same figure.
 import numpy as np
 
 from .. import eval as evaluation
-from ..autograd import Tensor, tensor
+from .. import functional as F
+from ..autograd import Tensor, no_grad, tensor
 from ..model import Model
 from . import augment
 
@@ -27,6 +28,7 @@ AUGMENT = dict(shift=1, crop_scale=1.0, flip=False, rotate=False, brightness=(0.
 AUGMENT_RANGES = {"shift": "[0, inf)", "crop_scale": "(0, 1]", "brightness": "[0, inf)",
                   "erase": "[0, inf)", "erase_p": "[0, 1]", "noise": "[0, inf)",
                   "width": "[1, inf)"}
+LABELS_RANGE = "[10, inf)"  # labels=N: a multiple of the 10 classes of every dataset here
 
 
 class RepresentationModel(Model):
@@ -64,3 +66,17 @@ class RepresentationModel(Model):
                              f"split (set_training_split)")
         train = evaluation.encoder_features(self, self.train_x)
         return evaluation.linear_probe(train, self.train_y, test_features, test_labels)
+
+
+def classifier_metrics(classifier, batches, scale, prefix=""):
+    """{accuracy, cross_entropy} (means per example) of a classifier on labelled batches,
+    each key with the prefix."""
+    correct, total, count = 0, 0.0, 0
+    with no_grad():
+        for batch in batches:
+            logits = classifier(tensor(scale(batch.x)))
+            labels = batch.labels.numpy()
+            correct += int((logits.numpy().argmax(axis=1) == labels).sum())
+            total += float(F.cross_entropy(logits, batch.labels, reduction="sum").item())
+            count += len(labels)
+    return {f"{prefix}accuracy": correct / count, f"{prefix}cross_entropy": total / count}
