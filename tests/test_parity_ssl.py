@@ -2,7 +2,9 @@
 (benchmarks/torch_models/ssl.py), the references of issue 17's parity runs: with minigen's
 weights copied in by name and the same augmented views (drawn by minigen's augmentations
 from one generator state), the same loss and the same gradient of every trained parameter;
-the mean teacher's EMA step gives the same teacher."""
+the mean teacher's EMA step gives the same teacher. The parity runner
+(benchmarks/ssl_parity.py) trains both sides on the same views: their first losses agree,
+and minigen's trained weights in PyTorch score minigen's figure."""
 import sys
 from pathlib import Path
 
@@ -101,3 +103,15 @@ def test_mean_teacher_loss_gradients_and_teacher_step_agree():
     for name, p in ours.named_parameters():
         np.testing.assert_allclose(p.numpy(), params_t[name].detach().numpy(), rtol=1e-6,
                                    atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["supervised", "mean-teacher", "simclr"])
+def test_the_parity_runner_trains_both_sides_on_the_same_views(name):
+    from benchmarks.ssl_parity import ssl_parity
+    result = ssl_parity(name, [0], steps=3, write=False)
+    row = result["per_seed"][0]
+    assert row["torch_of_minigen_weights"] == row["minigen"]
+    assert [r["step"] for r in row["minigen_curve"]] == [1, 2, 3]
+    for ours, theirs in zip(row["minigen_curve"], row["torch_curve"]):
+        assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
+    assert abs(result["difference_points"]) <= result["target_points"]
