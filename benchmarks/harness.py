@@ -135,6 +135,31 @@ def _m6_case():
                 sets=("M",))
 
 
+def _m8_case():
+    def make(side):
+        from . import models_diffusion as m8
+        model, torch_model, batch = m8.build()
+        if side == "minigen":
+            return _train_step(side, model, torch_model, batch, m8.CONFIG["lr"],
+                               lambda m, x, g: m.loss(x, g), None)
+        import torch
+        noise = torch.Generator().manual_seed(m8.SEED)
+
+        def torch_loss(m, x):
+            t = torch.randint(0, m.T, (len(x),), generator=noise)
+            eps = torch.randn((len(x),) + tuple(m.shape), generator=noise)
+            return m.loss(x, t, eps)[0]
+        return _train_step(side, model, torch_model, batch, m8.CONFIG["lr"], None,
+                           torch_loss)
+
+    def check():
+        from . import models_diffusion as m8
+        m8.check_same_loss(*m8.build())
+
+    return Case("M8", "M8 ddpm train step, digits 128", make, check, 1.3, 1.0,
+                sets=("M", "Mf"))
+
+
 def _k7_case():
     def tensors(side):
         import numpy as np
@@ -193,6 +218,7 @@ def cases():
              _m6_case(),
              _ar_case(_full_size("M4", "M4f")(), ("Mf",), 1.3, 1.0),
              _ar_case(_full_size("M5", "M5f")(), ("Mf",), 1.3, 1.0),
+             _m8_case(),
              _k7_case(),
              _selfcheck_case()]
     return {c.id: c for c in every}
