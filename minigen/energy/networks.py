@@ -2,8 +2,8 @@
 no batch norm, since a Langevin sampler differentiates them in x and a batch statistic
 would tie each sample's gradient to the others'.
 
-    ScoreMLP      (x, levels) -> (N, D) on points: a learned vector per noise level added
-                  to the first layer (the conditioning), then ELU layers
+    ScoreMLP      (x, levels) -> (N, D) on points: ELU layers, each adding a learned
+                  vector of the noise level to its pre-activation (the conditioning)
     ScoreConvNet  (x, levels) -> (N, C, H, W) on images: a 3x3 conv in, residual blocks
                   (ELU, a learned per-channel bias of the level, 3x3 conv) with dilations
                   1, 2, 4, 1 (the third sees a whole 8x8 digit), a 3x3 conv out
@@ -25,17 +25,16 @@ class ScoreMLP(nn.Module):
     def __init__(self, dims, hidden, levels, generator=None):
         super().__init__()
         widths = list(hidden)
-        self.input = nn.Linear(dims, widths[0], generator=generator)
-        self.level = nn.Embedding(levels, widths[0], generator=generator)
-        self.hidden = nn.ModuleList(nn.Linear(a, b, generator=generator)
-                                    for a, b in zip(widths, widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b, generator=generator)
+                                    for a, b in zip([dims] + widths, widths))
+        self.level = nn.ModuleList(nn.Embedding(levels, b, generator=generator)
+                                   for b in widths)
         self.output = nn.Linear(widths[-1], dims, generator=generator)
 
     def forward(self, x, levels):
-        h = elu(self.input(x) + self.level(levels))
-        for layer in self.hidden:
-            h = elu(layer(h))
-        return self.output(h)
+        for layer, level in zip(self.layers, self.level):
+            x = elu(layer(x) + level(levels))
+        return self.output(x)
 
 
 class ScoreConvNet(nn.Module):
