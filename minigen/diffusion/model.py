@@ -92,7 +92,7 @@ class DDPM(Model):
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta={eta}: DDIM's noise scale must be in [0, 1] (0: "
                              f"deterministic, 1: the ancestral sampler's variance)")
-        self.T, self.schedule_name, self.variance = int(T), schedule, variance
+        self.T, self.variance = int(T), variance
         self.schedule = Schedule.named(schedule, self.T)
         self.vlb_weight = float(vlb_weight)
         self.sampler, self.sample_steps, self.eta = sampler, int(sample_steps), float(eta)
