@@ -320,6 +320,9 @@ def unbroadcast(g, shape):
     return g.reshape(shape) if g.shape != tuple(shape) else g
 
 
+_backward_hook = None  # (node, grad) -> node's input grads; minigen.profiler's timer
+
+
 def _backprop(roots, root_grads, targets, retain_graph, create_graph):
     """Reverse sweep from `roots`. Returns {tensor: grad} for leaves, or for `targets`."""
     if retain_graph is None:
@@ -344,7 +347,8 @@ def _backprop(roots, root_grads, targets, retain_graph, create_graph):
                 if node is not None and not retain_graph:
                     node._release()
                 continue
-            in_grads = node.backward(node, g)
+            in_grads = node.backward(node, g) if _backward_hook is None else \
+                _backward_hook(node, g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if len(in_grads) != len(node.inputs):

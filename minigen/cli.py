@@ -55,6 +55,29 @@ def cmd_train(args):
     print(json.dumps(shown, indent=2))
 
 
+def cmd_profile(args):
+    """Where one training step's time goes: `warmup` steps untimed (Numba compiles, caches
+    fill), then `steps` steps under minigen.profiler, the op table per step."""
+    from . import profiler
+    overrides = list(args.config or [])
+    if args.batch_size is not None:
+        overrides.append(f"batch_size={args.batch_size}")
+    _check_device(args.device)
+    run = trainer.Run(args.model, args.data, args.seed or 0, out=None, device=args.device,
+                      data_dir=args.data_dir, config=overrides)
+    for _ in range(args.warmup):
+        run._train_step()
+        run.step += 1
+    with profiler.profile() as prof:
+        for _ in range(args.steps):
+            run._train_step()
+            run.step += 1
+    print(f"{args.model} on {args.data}, batch {run.config['batch_size']}, "
+          f"{int(sum(p.size for p in run.params)):,} parameters, {args.steps} steps after "
+          f"{args.warmup} untimed")
+    print(prof.table(steps=args.steps, top=args.top))
+
+
 def cmd_sample(args):
     """Samples of a trained run (with its evaluation weights: the EMA where it keeps one):
     their picture (.png, or .txt for text) or the raw samples as data (.npy), in one file:
@@ -241,6 +264,21 @@ def build_parser():
                        "folder holds (without it, a folder holding a run is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("profile", help="time one training step op by op (minigen's "
+                       "profiler): forward, backward and what no op accounts for")
+    p.add_argument("model")
+    p.add_argument("--data", required=True)
+    p.add_argument("--steps", type=COUNT, default=5, help="profiled steps (default 5)")
+    p.add_argument("--warmup", type=_number(int, "[0, inf)"), default=2,
+                   help="untimed steps first (default 2)")
+    p.add_argument("--batch-size", dest="batch_size", type=COUNT)
+    p.add_argument("--top", type=COUNT, default=25, help="rows shown (default 25)")
+    p.add_argument("--seed", type=SEED, help="(default 0)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--data-dir", dest="data_dir", type=_folder)
+    p.add_argument("--config", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("target", metavar="DIR|CHECKPOINT")
