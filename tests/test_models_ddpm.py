@@ -235,6 +235,15 @@ def test_evaluate_reports_the_full_bound_in_bits_per_dimension(tiny_classifier):
         assert np.isfinite(metrics[key]), key
     again = model.evaluate([Batch(mg.tensor(x))], final=False)
     assert set(again) == {"bpd_estimate"}
+    # the estimate: L_0 and one step from each stratum of 1 .. T-1, weighted by its size;
+    # every step when T - 1 is at most BOUND_ESTIMATE_STEPS
+    steps, weights = model.estimate_steps()
+    np.testing.assert_array_equal(steps, np.arange(6))
+    np.testing.assert_array_equal(weights, np.ones(6))
+    steps, weights = build(DIGITS, T=1000, channels=8, groups=8).estimate_steps()
+    edges = np.floor(np.linspace(1, 1000, 51)).astype(int)
+    assert steps[0] == 0 and weights.sum() == 1000 and len(steps) == 51
+    assert ((steps[1:] >= edges[:-1]) & (steps[1:] < edges[1:])).all()
 
 
 # sampling ------------------------------------------------------------------------------------
