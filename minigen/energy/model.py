@@ -35,6 +35,7 @@ from .. import data as datasets
 from .. import pictures, quality
 from ..autograd import no_grad, tensor
 from ..gan import pictures as game_pictures
+from ..gan.model import check_positive
 from ..model import Model, Update
 from ..random import Generator
 from . import losses
@@ -90,13 +91,6 @@ def sample_quality(samples, held_out, spec):
     return metrics
 
 
-def positive(key, value, kind=int):
-    value = kind(value)
-    if not value > 0:
-        raise ValueError(f"{key}={value}: must be positive")
-    return value
-
-
 class EnergyModel(Model):
     """See the module docstring. A subclass builds `net` and defines energy(x) (N,)."""
 
@@ -115,13 +109,13 @@ class EnergyModel(Model):
             raise ValueError(f"alpha={alpha}: the regulariser's weight must be >= 0")
         if int(sample_steps) < 0:
             raise ValueError(f"sample_steps={sample_steps}: must be >= 0")
-        self.hidden = tuple(positive("hidden", h) for h in hidden)
-        self.channels = positive("channels", channels)
-        self.sgld_steps = positive("sgld_steps", sgld_steps)
-        self.sgld_step = positive("sgld_step", sgld_step, float)
+        self.hidden = tuple(check_positive("hidden", h) for h in hidden)
+        self.channels = check_positive("channels", channels)
+        self.sgld_steps = check_positive("sgld_steps", sgld_steps)
+        self.sgld_step = check_positive("sgld_step", sgld_step, float)
         self.sgld_noise, self.alpha = float(sgld_noise), float(alpha)
         self.sample_steps, self.sample_from = int(sample_steps), sample_from
-        self.eval_samples = positive("eval_samples", eval_samples)
+        self.eval_samples = check_positive("eval_samples", eval_samples)
         self.validation_metric = "kid_local" if spec.is_image else "kid_points"
         self.box = network_box(spec)
         self.net = self.build_network(generator)

@@ -28,9 +28,10 @@ from ..autograd import no_grad, tensor
 from ..energy import losses
 from ..energy.langevin import annealed_langevin, geometric_sigmas
 from ..energy.model import (EVALUATION_SEED, SAMPLE_BATCH, check_data, from_network,
-                            network_box, positive, sample_quality, to_network)
+                            network_box, sample_quality, to_network)
 from ..energy.networks import ScoreConvNet, ScoreMLP
-from ..energy.pictures import score_field
+from ..gan.model import check_positive
+from ..energy.pictures import points_over_data, score_field
 from ..model import Model
 from ..random import Generator
 from . import register
@@ -56,15 +57,15 @@ class ScoreModel(Model):
         super().__init__(spec)
         check_data("score", spec)
         self.sigmas = geometric_sigmas(float(sigma_max), float(sigma_min), levels)
-        self.steps_per_level = positive("steps_per_level", steps_per_level)
-        self.step_lr = positive("step_lr", step_lr, float)
+        self.steps_per_level = check_positive("steps_per_level", steps_per_level)
+        self.step_lr = check_positive("step_lr", step_lr, float)
         self.denoise = bool(denoise)
-        self.eval_samples = positive("eval_samples", eval_samples)
+        self.eval_samples = check_positive("eval_samples", eval_samples)
         if spec.is_image:
-            self.net = ScoreConvNet(spec.shape, positive("channels", channels),
+            self.net = ScoreConvNet(spec.shape, check_positive("channels", channels),
                                     len(self.sigmas), generator)
         else:
-            self.net = ScoreMLP(spec.dims, tuple(positive("hidden", h) for h in hidden),
+            self.net = ScoreMLP(spec.dims, tuple(check_positive("hidden", h) for h in hidden),
                                 len(self.sigmas), generator)
         self.box = network_box(spec)
 
@@ -123,8 +124,7 @@ class ScoreModel(Model):
             pictures.image_grid(samples, path, levels=self.spec.levels)
             return
         box = pictures.data_box(reference)
-        pictures._atomic_save(pictures._scatter_panel(
-            [(reference[:2000], (200, 200, 200)), (samples, (31, 119, 180))], box, 320), path)
+        points_over_data(samples, reference[:2000], box, path)
         chosen = sorted({0, len(self.sigmas) // 2, len(self.sigmas) - 1})
         score_field([(f"s(x, sigma={self.sigmas[i]:.3g})", self.field(i)) for i in chosen],
                     box, os.path.join(os.path.dirname(path), "score_field.png"),
