@@ -41,7 +41,7 @@ class JEM(EnergyModel):
         return -self.net(x).logsumexp(axis=1)
 
     def loss_terms(self, batch, x_positive, x_negative):
-        """eq. (8): -log p(y | x) + px_weight * (the contrastive-divergence term of log p(x))."""
+        """eq. (8): -log p(y | x) + px_weight * (contrastive divergence for log p(x))."""
         if batch.labels is None:
             raise ValueError("jem trains on labelled data")
         logits = self.net(x_positive)

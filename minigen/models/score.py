@@ -117,9 +117,9 @@ class ScoreModel(Model):
 
     # pictures ---------------------------------------------------------------------------
     def draw(self, samples, path, reference):
-        """samples.png (a grid, or the samples (blue) over the data (grey) for 2-D data) and, for 2-D
-        data, score_field.png beside it: s(x, sigma) at the widest, the middle and the
-        narrowest level."""
+        """samples.png (a grid, or for 2-D data the samples (blue) over the data (grey))
+        and, for 2-D data, score_field.png beside it: s(x, sigma) at the widest, the middle
+        and the narrowest level."""
         if self.spec.is_image:
             pictures.image_grid(samples, path, levels=self.spec.levels)
             return
