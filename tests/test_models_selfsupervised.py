@@ -89,6 +89,8 @@ def test_the_adversarial_context_encoder_updates_its_discriminator_first(tmp_pat
     ("context-encoder", "adversarial=-1", ["adversarial", ">= 0"]),
     ("cpc", "predict=4", ["predict=4", "1 to 3"]),
     ("cpc", "patch=3", ["patch=3"]),
+    ("cpc", "patch=1", ["patch=1", "at least 2x2"]),
+    ("relative-position", "patch=1", ["patch=1", "at least 2"]),
     ("deep-infomax", "estimator=mine", ["estimator='mine'", "jsd"]),
     ("deepcluster", "clusters=5000", ["clusters=5000", "1437"]),
     ("rotation", "shift=8", ["shift=8"]),

@@ -37,9 +37,9 @@ class CPC(SelfSupervisedModel):
         super().__init__(spec, generator, width, **augment)
         _, h, w = spec.shape
         self.patch = int(patch) or h // 4
-        if self.patch < 1 or h % self.patch or w % self.patch:
+        if self.patch < 2 or h % self.patch or w % self.patch:
             raise ValueError(f"patch={patch}: the {h}x{w} images must cut into a grid of "
-                             f"whole patches")
+                             f"whole patches of at least 2x2 (the encoder pools by 2)")
         self.grid = h // self.patch
         if not 1 <= predict < self.grid:
             raise ValueError(f"predict={predict}: a grid of {self.grid} rows of patches can "

@@ -31,9 +31,10 @@ class RelativePosition(SelfSupervisedModel):
         super().__init__(spec, generator, width, **augment)
         side = min(spec.shape[1:])
         self.patch = int(patch) or side // 3
-        if not 1 <= self.patch <= side // 3:
+        if not 2 <= self.patch <= side // 3:
             raise ValueError(f"patch={patch}: a 3x3 grid of patches must fit the "
-                             f"{spec.shape[1]}x{spec.shape[2]} images, so at most {side // 3}")
+                             f"{spec.shape[1]}x{spec.shape[2]} images, so at most "
+                             f"{side // 3}, and the encoder pools by 2, so at least 2")
         self.hidden = nn.Linear(2 * self.encoder.features, int(hidden), generator=generator)
         self.out = nn.Linear(int(hidden), len(NEIGHBOURS), generator=generator)
 

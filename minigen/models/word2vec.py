@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import nn
 from ..autograd import no_grad, tensor
-from ..model import Model, Update
+from ..model import Model, Player, Update
 from ..random import Generator
 from ..representation.words import (build_vocabulary, noise_distribution, sgns_loss,
                                     skipgram_pairs, tokenize, word_ids)
@@ -39,7 +39,7 @@ EVALUATION_PAIRS = 20000  # pairs scored at once in evaluation, to bound the mem
 @register("word2vec", "skip-gram with negative sampling on the words of a text; nearest "
           "neighbours by python -m minigen.representation.words RUN", data=("fortunes",),
           dim=100, vocabulary=10000, min_count=5, window=5, negatives=5, subsample=1e-3,
-          context=256, steps=3000, batch_size=64, lr=3e-3,
+          context=256, steps=3000, batch_size=64, lr=0.025,
           ranges={"dim": "[1, inf)", "vocabulary": "[2, inf)", "min_count": "[1, inf)",
                   "window": "[1, inf)", "negatives": "[1, inf)", "subsample": "[0, inf)",
                   "context": "[2, inf)"})
@@ -110,8 +110,13 @@ class Word2Vec(Model):
             raise ValueError(f"word2vec: a batch of {len(windows)} windows of "
                              f"{self.text_window} characters held no pair of known words; "
                              f"use longer windows (context) or more of them")
-        yield Update("model", self.loss_of(centres, contexts, negatives),
-                     {"pairs": len(centres)})
+        loss = self.loss_of(centres, contexts, negatives)
+        # word2vec's SGD takes a step of lr per pair: the sum over the pairs
+        yield Update("model", loss * len(centres), {"sgns_loss": loss.item(),
+                                                    "pairs": len(centres)})
+
+    def players(self):
+        return {"model": Player(list(self.parameters()), optimizer="sgd")}
 
     def evaluate(self, batches, final=True):
         generator = Generator(EVALUATION_SEED)
