@@ -19,8 +19,9 @@ replay buffer (Du & Mordatch 2019); jem adds a classifier's cross-entropy.
     updates()     per step: a real batch x+; chains started from the buffer (buffer.py),
                   sgld_steps SGLD steps on E (step sgld_step, noise sgld_noise, clipped to
                   the box), written back to the buffer: x-; the loss of losses.py
-    sample()      SGLD for sample_steps from every chain of the buffer (sample_from=buffer:
-                  where training left its chains, as JEM's samples are drawn) or from
+    sample()      SGLD for sample_steps from buffer entries drawn uniformly, every chain
+                  (sample_from=buffer: where training left its chains, as JEM's samples
+                  are drawn), or from
                   uniform noise (sample_from=noise: what the energy alone makes of noise);
                   the buffer is left as it was
     evaluate()    sample_quality of eval_samples samples drawn with a fixed seed, and the
