@@ -21,9 +21,8 @@ replay buffer (Du & Mordatch 2019); jem adds a classifier's cross-entropy.
                   the box), written back to the buffer: x-; the loss of losses.py
     sample()      SGLD for sample_steps from buffer entries drawn uniformly, every chain
                   (sample_from=buffer: where training left its chains, as JEM's samples
-                  are drawn), or from
-                  uniform noise (sample_from=noise: what the energy alone makes of noise);
-                  the buffer is left as it was
+                  are drawn), or from uniform noise (sample_from=noise: what the energy
+                  alone makes of noise); the buffer is left as it was
     evaluate()    sample_quality of eval_samples samples drawn with a fixed seed, and the
                   mean energy of held-out data and of the samples (e_real, e_fake)
     draw()        images: a grid; 2-D data: -E(x) as a heat map under the data and the
