@@ -241,9 +241,10 @@ def test_evaluate_reports_the_full_bound_in_bits_per_dimension(tiny_classifier):
     np.testing.assert_array_equal(steps, np.arange(6))
     np.testing.assert_array_equal(weights, np.ones(6))
     steps, weights = build(DIGITS, T=1000, channels=8, groups=8).estimate_steps()
-    edges = np.floor(np.linspace(1, 1000, 51)).astype(int)
+    starts = 1 + np.concatenate([[0], np.cumsum(weights[1:-1])]).astype(int)
     assert steps[0] == 0 and weights.sum() == 1000 and len(steps) == 51
-    assert ((steps[1:] >= edges[:-1]) & (steps[1:] < edges[1:])).all()
+    assert ((steps[1:] >= starts) & (steps[1:] < starts + weights[1:])).all()
+    assert (weights[1:11] == 1).all() and (np.diff(weights[1:]) >= -1).all()
 
 
 # sampling ------------------------------------------------------------------------------------

@@ -27,10 +27,11 @@ Evaluation (`evaluate`):
                    image) and its three parts prior_bpd, diffusion_bpd, decoder_bpd.
                    Only when final.
     bpd_estimate   a cheap stand-in for periodic evaluation: L_T, L_0 and the KL terms of
-                   BOUND_ESTIMATE_STEPS steps, one drawn from each of as many equal strata
-                   of 1 .. T-1 and weighted by its stratum's size (stratified sampling of
-                   the sum: unbiased over the draw of the steps, which the evaluation seed
-                   fixes; not the reported bound); the validation metric
+                   at most BOUND_ESTIMATE_STEPS steps, one drawn from each stratum of
+                   1 .. T-1 (geometrically growing) and weighted by its stratum's size
+                   (stratified sampling of the sum: unbiased over the draw of the steps,
+                   which the evaluation seed fixes; not the reported bound); the validation
+                   metric
     fid_local, kid_local, is_local, precision, recall
                    minigen.quality on eval_samples samples of the configured sampler (only
                    when final)
@@ -213,12 +214,20 @@ class DDPM(Model):
 
     def estimate_steps(self):
         """bpd_estimate's steps and weights: t = 0 (L_0, weight 1) and one step drawn
-        uniformly (from the evaluation seed) in each of BOUND_ESTIMATE_STEPS equal strata
-        of 1 .. T-1, weighted by its stratum's size."""
+        uniformly (from the evaluation seed) in each stratum of 1 .. T-1, weighted by the
+        stratum's size. The BOUND_ESTIMATE_STEPS strata grow geometrically from t = 1 to
+        T (every step its own stratum when T - 1 is no more): the KL terms fall steeply with
+        t, so the first steps, which weigh most, are taken exactly and the flat tail in
+        wide strata."""
         k = min(BOUND_ESTIMATE_STEPS, self.T - 1)
         if k == 0:
             return np.array([0]), np.array([1.0])
-        edges = np.floor(np.linspace(1, self.T, k + 1)).astype(int)
+        points = k + 1
+        while True:  # floor merges the first points: add points until k strata remain
+            edges = np.unique(np.floor(np.geomspace(1, self.T, points)).astype(int))
+            if len(edges) > k:
+                break
+            points += 1
         sizes = np.diff(edges)
         picks = edges[:-1] + np.random.default_rng(EVALUATION_SEED).integers(0, sizes)
         return np.append(0, picks), np.append(1.0, sizes.astype(np.float64))
