@@ -25,9 +25,10 @@ from torch import nn
 
 def timestep_embedding(t, dim):
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64)
-                      / max(half - 1, 1))
-    angles = torch.as_tensor(t, dtype=torch.float64)[:, None] * freqs[None, :]
+    t = torch.as_tensor(t, dtype=torch.float64)
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64,
+                                                        device=t.device) / max(half - 1, 1))
+    angles = t[:, None] * freqs[None, :]
     emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
     return F.pad(emb, (0, dim % 2)).float()
 
