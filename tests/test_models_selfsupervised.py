@@ -282,6 +282,20 @@ def test_the_moco_momentum_update_and_enqueue_after_a_step():
     assert model.queue.pointer == 16
 
 
+def test_shuffle_bn_normalises_each_half_alone_and_keeps_the_order():
+    head = contrastive.NormalisedHead(3, 4, 2, Generator(0))
+    features = mg.tensor(np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32))
+    generator = Generator(1)
+    order = Generator(1).rng.permutation(6)
+    out = contrastive.shuffled_halves(head, features, generator).numpy()
+    for half in (order[:3], order[3:]):  # each row as its half alone gives it
+        np.testing.assert_allclose(out[half], head(features[half]).numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    head.eval()  # with the running statistics the halves make no difference
+    np.testing.assert_allclose(contrastive.shuffled_halves(head, features, Generator(2))
+                               .numpy(), head(features).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_a_resumed_moco_run_ends_as_an_uninterrupted_one(tmp_path):
     config = COMMON + TINY["moco"] + ["steps=4"]
     whole = trainer.Run("moco", "digits", out=tmp_path / "whole", config=config)

@@ -13,8 +13,11 @@ code at that distance in the batch:
     L = 1/K sum_k -1/M_k sum_{(n,i,j)} log exp(z_{n,i+k,j} . W_k c_{nij})
                                         / sum_{(m,a,b)} exp(z_{m,a+k,b} . W_k c_{nij})
 
-The grid's rows must outnumber `predict` (predict < G). features(x) = the mean over the
-grid of the patch codes z (the encoder's own output; the probe reads it).
+The grid's rows must outnumber `predict` (predict < G). features(x) = the grid of patch
+codes z, flattened (G G F numbers: 2048 on digits), what the linear probe reads. The paper
+mean-pools its contexts, but its patches are 64x64 pixels; a code of 2x2 pixels says little
+alone, and the mean over the grid loses where each is (after 300 steps on digits: 0.686
+probed on that mean, 0.981 on the grid, 0.967 on the mean context).
 Metrics: `pretext_loss`, and at the end `linear_probe_acc`.
 """
 from .. import nn
@@ -28,7 +31,7 @@ from . import register
 
 
 @register("cpc", "CPC: InfoNCE between codes of patches k rows ahead and predictions from a "
-          "masked-conv context; features = the mean patch code", data=IMAGES, width=32,
+          "masked-conv context; features = the grid of patch codes", data=IMAGES, width=32,
           patch=0, context=2, predict=2, **AUGMENT, steps=2000, batch_size=64, lr=1e-3,
           ranges={**AUGMENT_RANGES, "patch": "[0, inf)", "context": "[1, inf)",
                   "predict": "[1, inf)"})
@@ -77,4 +80,4 @@ class CPC(SelfSupervisedModel):
         return loss, {f"info_nce_{k}": l.item() for k, l in enumerate(losses, start=1)}
 
     def embed(self, y):
-        return self.codes(y).mean(axis=(2, 3))
+        return self.codes(y).reshape(len(y), -1)

@@ -3,8 +3,15 @@ Unsupervised Visual Representation Learning"), Algorithm 1, with MoCo v2's proje
 (Chen et al. 2020).
 
 Two augmentations of each image: the query q = g(f(view 1)) from the encoder f
-(minigen.representation.encoder) and a head g = Linear(F, F), ReLU, Linear(F, projection);
-the key k = g_k(f_k(view 2)) from their momentum copies, which get no gradient. The
+(minigen.representation.encoder) and a head g = Linear(F, F), BatchNorm, ReLU,
+Linear(F, projection) (minigen.representation.contrastive.NormalisedHead: without the
+normalisation the outputs collapsed to one direction); the key k = g_k(f_k(view 2)) from
+their momentum copies, which get no gradient. Batch normalisation lets the images of a batch
+talk to each other, which a model can use to tell its own batch's key from the queue's
+older ones without learning anything of the images; MoCo's Shuffle BN (sec. 3.3) stops
+that, and is done here on one device: the heads normalise the batch in two halves, the
+keys' halves drawn by a random permutation, so a query and its key are normalised among
+different images. The
 negatives are a queue of the last `queue` keys (minigen.representation.contrastive
 .FeatureQueue, first in first out), so a step contrasts each query with far more negatives
 than the batch holds. With q and k L2-normalised and t the temperature (eq. 1):
@@ -24,8 +31,8 @@ import copy
 
 from ..autograd import no_grad, tensor
 from ..model import Player, Update
-from ..representation.contrastive import FeatureQueue, moco_loss, momentum_update
-from ..representation.encoder import ProjectionHead
+from ..representation.contrastive import (FeatureQueue, NormalisedHead, moco_loss,
+                                          momentum_update, shuffled_halves)
 from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES
 from ..representation.selfsupervised import SelfSupervisedModel, check_positive
 from . import register
@@ -45,7 +52,7 @@ class MoCo(SelfSupervisedModel):
             raise ValueError(f"momentum={momentum}: the key encoder's momentum is in [0, 1]")
         self.momentum = float(momentum)
         features = self.encoder.features
-        self.head = ProjectionHead(features, features, int(projection), generator)
+        self.head = NormalisedHead(features, features, int(projection), generator)
         self.key_encoder = copy.deepcopy(self.encoder)
         self.key_head = copy.deepcopy(self.head)
         for p in self.momentum_parameters():
@@ -64,9 +71,10 @@ class MoCo(SelfSupervisedModel):
 
     def pretext_loss(self, y, generator):
         """The loss of images y; the keys it used are kept in self.pending."""
-        queries = self.head(self.encoder(tensor(self.augment(y, generator))))
+        queries = shuffled_halves(self.head, self.encoder(tensor(self.augment(y, generator))))
         with no_grad():
-            keys = self.key_head(self.key_encoder(tensor(self.augment(y, generator))))
+            features = self.key_encoder(tensor(self.augment(y, generator)))
+            keys = shuffled_halves(self.key_head, features, generator)
         self.pending = (keys / ((keys * keys).sum(axis=1, keepdims=True).sqrt() + 1e-12)).data
         return moco_loss(queries, keys, self.queue.keys, self.temperature), {}
 
