@@ -78,6 +78,22 @@ def cmd_profile(args):
     print(prof.table(steps=args.steps, top=args.top))
 
 
+def _set_sampling(run, overrides):
+    """`minigen sample --config`: sampling settings of the trained model (its
+    sampling_keys), parsed and range-checked as at training."""
+    keys = [models._split_override(o)[0] for o in overrides]
+    allowed = type(run.model).sampling_keys
+    refused = [k for k in keys if k not in allowed]
+    if refused:
+        raise ValueError(f"--config {', '.join(refused)}: not a sampling setting of "
+                         f"{run.entry.name} (what it learned stays as trained); "
+                         + (f"its sampling settings: {', '.join(allowed)}" if allowed else
+                            "it has none"))
+    settings = models.make_config(run.entry, {**run.config, **dict(
+        models._split_override(o) for o in overrides)})
+    run.model.set_sampling(**{k: settings[k] for k in keys})
+
+
 def cmd_sample(args):
     """Samples of a trained run (with its evaluation weights: the EMA where it keeps one):
     their picture (.png, or .txt for text) or the raw samples as data (.npy), in one file:
@@ -85,6 +101,8 @@ def cmd_sample(args):
     _check_device(args.device)
     run = trainer.Run.from_checkpoint(_checkpoint_path(args.target), device=args.device,
                                       data_dir=args.data_dir)
+    if args.config:
+        _set_sampling(run, args.config)
     picture = pictures.picture_suffix(run.spec)
     out = args.out or runfolder.free_name(run.out, "samples", picture)
     suffix = os.path.splitext(out)[1].lower()
@@ -290,6 +308,8 @@ def build_parser():
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
+    p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="sampling settings of "
+                   "the trained model (ddpm: sampler, sample_steps, eta; GANs: truncation)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a trained model")

@@ -25,6 +25,7 @@ import scipy.sparse
 from tqdm import tqdm
 
 from .autograd import grad, no_grad, tensor
+from .model import Model
 
 FISHER_DIMS = 4096
 FISHER_EPS = 1e-8
@@ -145,6 +146,10 @@ def linear_probe_acc(model, x_train, y_train, x_test, y_test, dims=FISHER_DIMS, 
     if model.features is not None:
         return linear_probe(encoder_features(model, x_train), y_train,
                             encoder_features(model, x_test), y_test, seed)
+    if type(model).nll is Model.nll:
+        raise ValueError(f"linear_probe_acc: {type(model).__name__} has neither encoder "
+                         f"features nor an exact likelihood whose Fisher scores could be "
+                         f"probed")
     fisher = fisher_information(model, x_train, progress=progress) if fisher_kernel else None
     train = fisher_score(model, x_train, dims=dims, fisher=fisher, seed=seed,
                          progress=progress)

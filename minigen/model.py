@@ -155,6 +155,17 @@ class Model(nn.Module):
         with no_grad():
             return -self.nll(tensor(points.astype(np.float32), device=self.device)).numpy()
 
+    # sampling settings: keys of the model's config that change how a trained model
+    # samples, never what it learned; `minigen sample RUN --config key=value` sets them
+    sampling_keys = ()
+
+    def set_sampling(self, **settings):
+        """Apply sampling settings (keys of sampling_keys; values parsed and range-checked
+        by the registry already). A model whose settings constrain each other overrides
+        this to check them together."""
+        for key, value in settings.items():
+            setattr(self, key, value)
+
     # optional capabilities -------------------------------------------------------------
     def set_training_split(self, x, y):
         pass

@@ -99,3 +99,23 @@ def test_unlabelled_data_is_refused():
     spec = models.DataSpec("toy", (1, 8, 8), "discrete", 17, None)
     with pytest.raises(ValueError, match="labels"):
         models.get("cgan").cls(spec, Generator(0))
+
+
+def test_truncation_at_sampling_time(tmp_path, capsys, tiny_classifier):
+    """`minigen sample RUN --config truncation=T` applies the trick to a generator trained
+    without it; a key that is not a sampling setting is refused, naming the ones there are."""
+    out = tmp_path / "run"
+    assert cli.main(["train", "gan", "--data", "digits", "--out", str(out), "--quiet",
+                     *TINY]) == 0
+    sample = ["sample", str(out), "--n", "6"]
+    assert cli.main([*sample, "--out", str(tmp_path / "t.npy"), "--config",
+                     "truncation=0.5"]) == 0
+    assert np.load(tmp_path / "t.npy").shape == (6, 1, 8, 8)
+    capsys.readouterr()
+    assert cli.main([*sample, "--out", str(tmp_path / "b.npy"), "--config",
+                     "truncation=0"]) == 2
+    assert "truncation" in capsys.readouterr().err
+    assert cli.main([*sample, "--out", str(tmp_path / "b.npy"), "--config", "latent=4"]) == 2
+    err = capsys.readouterr().err
+    assert "not a sampling setting of gan" in err and "truncation" in err
+    assert not (tmp_path / "b.npy").exists()

@@ -405,3 +405,43 @@ def test_train_sample_eval_on_digits(sampler, tmp_path, capsys, tiny_classifier)
     x = np.load(out)
     assert x.dtype == np.uint8 and x.shape == (5, 1, 8, 8) and x.max() <= 16
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["ema"] == 0.999
+
+
+def test_minigen_sample_switches_the_sampler_of_a_trained_run(tmp_path, capsys):
+    """`minigen sample RUN --config sampler=ddim sample_steps=S eta=E`: another sampler for
+    the same trained network; only sampling settings are taken, checked as at training."""
+    run = tmp_path / "run"
+    assert cli.main(["train", "ddpm", "--data", "digits", "--out", str(run), "--quiet",
+                     "--steps", "1", "--batch-size", "8", "--config", "T=10",
+                     "eval_samples=8", "channels=8"]) == 0
+    capsys.readouterr()
+    sample = ["sample", str(run), "--n", "4", "--seed", "3"]
+    assert cli.main([*sample, "--out", str(tmp_path / "a.npy")]) == 0
+    assert cli.main([*sample, "--out", str(tmp_path / "d.npy"), "--config", "sampler=ddim",
+                     "sample_steps=5", "eta=0"]) == 0
+    assert cli.main([*sample, "--out", str(tmp_path / "d2.npy"), "--config", "sampler=ddim",
+                     "sample_steps=5", "eta=0"]) == 0
+    ancestral, ddim, again = (np.load(tmp_path / f) for f in ("a.npy", "d.npy", "d2.npy"))
+    assert ddim.shape == ancestral.shape == (4, 1, 8, 8)
+    np.testing.assert_array_equal(ddim, again)  # eta = 0: deterministic given the seed
+    capsys.readouterr()
+    for config, message in ((["T=5"], "T: not a sampling setting of ddpm"),
+                            (["sampler=ddim", "sample_steps=11"], "sample_steps=11"),
+                            (["eta=2"], "eta"), (["sampler=euler"], "sampler='euler'")):
+        assert cli.main([*sample, "--out", str(tmp_path / "bad.npy"), "--config",
+                         *config]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad.npy").exists()
+
+
+def test_minigen_probe_refuses_a_model_without_features_or_likelihood(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "ddpm", "--data", "digits", "--out", str(run), "--quiet",
+                     "--steps", "1", "--batch-size", "8", "--config", "T=4",
+                     "eval_samples=8", "channels=8"]) == 0
+    capsys.readouterr()
+    assert cli.main(["probe", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "neither encoder features nor an exact likelihood" in err
+    assert len(err.strip().splitlines()) == 1

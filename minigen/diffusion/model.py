@@ -62,6 +62,18 @@ SAMPLERS = ("ancestral", "ddim")
 VARIANCES = ("large", "small", "learned")
 
 
+def check_sampling(sampler, sample_steps, eta, T):
+    """The sampler's settings, checked together (at training and at `minigen sample`)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}: one of {', '.join(SAMPLERS)}")
+    if sampler == "ddim" and not 1 <= int(sample_steps) <= int(T):
+        raise ValueError(f"sample_steps={sample_steps}: DDIM visits a subset of the "
+                         f"T={T} steps, so sample_steps must be in [1, T]")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta={eta}: DDIM's noise scale must be in [0, 1] (0: "
+                         f"deterministic, 1: the ancestral sampler's variance)")
+
+
 class DDPM(Model):
     """See the module docstring. Config: T, schedule (linear, cosine), variance (large:
     sigma_t^2 = beta_t, small: beta~_t, learned), vlb_weight, the U-Net's channels,
@@ -71,6 +83,7 @@ class DDPM(Model):
 
     validation_metric = "bpd_estimate"
     validation_goal = "min"
+    sampling_keys = ("sampler", "sample_steps", "eta")
 
     def __init__(self, spec, generator, T=1000, schedule="linear", variance="large",
                  vlb_weight=0.001, channels=64, channel_mults=(), groups=8,
@@ -82,18 +95,11 @@ class DDPM(Model):
                              f"({spec.kind}, shape {spec.shape})")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule={schedule!r}: one of {', '.join(SCHEDULES)}")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"sampler={sampler!r}: one of {', '.join(SAMPLERS)}")
         if variance not in VARIANCES:
             raise ValueError(f"variance={variance!r}: one of {', '.join(VARIANCES)}")
         if int(T) < 1:
             raise ValueError(f"T={T}: the diffusion needs at least 1 step")
-        if sampler == "ddim" and not 1 <= int(sample_steps) <= int(T):
-            raise ValueError(f"sample_steps={sample_steps}: DDIM visits a subset of the "
-                             f"T={T} steps, so sample_steps must be in [1, T]")
-        if not 0.0 <= eta <= 1.0:
-            raise ValueError(f"eta={eta}: DDIM's noise scale must be in [0, 1] (0: "
-                             f"deterministic, 1: the ancestral sampler's variance)")
+        check_sampling(sampler, sample_steps, eta, T)
         self.T, self.variance = int(T), variance
         self.schedule = Schedule.named(schedule, self.T)
         self.vlb_weight = float(vlb_weight)
@@ -264,6 +270,16 @@ class DDPM(Model):
         return metrics
 
     # samples ------------------------------------------------------------------------------
+    def set_sampling(self, **settings):
+        """`minigen sample RUN --config sampler=ddim sample_steps=50 eta=0`: another
+        sampler for the same trained network."""
+        merged = {"sampler": self.sampler, "sample_steps": self.sample_steps,
+                  "eta": self.eta, **settings}
+        check_sampling(merged["sampler"], merged["sample_steps"], merged["eta"], self.T)
+        self.sampler, self.sample_steps, self.eta = (merged["sampler"],
+                                                     int(merged["sample_steps"]),
+                                                     float(merged["eta"]))
+
     def sample(self, n, generator, labels=None):
         """n images at the data's levels from the configured sampler."""
         return self.sample_with(n, generator, self.sampler, self.sample_steps, self.eta)

@@ -96,6 +96,13 @@ class BigGANTricks:
         self.truncation = check_truncation(truncation)
         super().__init__(spec, generator, **config)
 
+    sampling_keys = ("truncation",)
+
+    def set_sampling(self, truncation=None):
+        """`minigen sample RUN --config truncation=T`: the truncation trick on a trained
+        generator (training always used the full normal)."""
+        self.truncation = check_truncation(truncation)
+
     def noise(self, n, generator):
         if self.truncation is None or self.training:
             return super().noise(n, generator)
