@@ -46,7 +46,7 @@ def build_vocabulary(words, size, min_count=1):
     common = [(w, c) for w, c in collections.Counter(words).most_common(size)
               if c >= min_count]
     if not common:
-        raise ValueError(f"no word occurs {min_count} times or more in the text")
+        raise ValueError(f"min_count={min_count}: no word occurs that often in the text")
     vocabulary, counts = zip(*common)
     return list(vocabulary), np.array(counts, dtype=np.int64)
 
