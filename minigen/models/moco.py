@@ -11,8 +11,9 @@ talk to each other, which a model can use to tell its own batch's key from the q
 older ones without learning anything of the images; MoCo's Shuffle BN (sec. 3.3) stops
 that, and is done here on one device: the heads normalise the batch in two halves, the
 keys' halves drawn by a random permutation, so a query and its key are normalised among
-different images. The
-negatives are a queue of the last `queue` keys (minigen.representation.contrastive
+different images.
+
+The negatives are a queue of the last `queue` keys (minigen.representation.contrastive
 .FeatureQueue, first in first out), so a step contrasts each query with far more negatives
 than the batch holds. With q and k L2-normalised and t the temperature (eq. 1):
 
