@@ -336,6 +336,36 @@ def test_jem_on_digits_from_the_command_line(tmp_path, capsys, tiny_classifier):
     assert "cross_entropy" in log and "cd" in log
 
 
+def test_sampling_settings_from_the_command_line(tmp_path, capsys):
+    """`minigen sample RUN --config` changes how a trained model samples: SGLD from noise
+    instead of the buffer, more steps; a bad value is one line; what it learned is not a
+    sampling setting."""
+    out = tmp_path / "run"
+    assert cli.main(["train", "ebm", "--data", "toy-moons", "--out", str(out), "--quiet",
+                     *TINY_SGLD, "hidden=4"]) == 0
+    samples = {}
+    for name, config in (("buffer", []), ("noise", ["--config", "sample_from=noise",
+                                                     "sample_steps=3"])):
+        path = tmp_path / f"{name}.npy"
+        assert cli.main(["sample", str(out), "--n", "5", "--out", str(path), *config]) == 0
+        samples[name] = np.load(path)
+    assert samples["buffer"].shape == samples["noise"].shape == (5, 2)
+    assert not np.array_equal(samples["buffer"], samples["noise"])
+    capsys.readouterr()
+    for config, words in ((["sample_from=nowhere"], "sample_from='nowhere'"),
+                          (["sgld_step=1"], "not a sampling setting of ebm")):
+        assert cli.main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "x.npy"),
+                         "--config", *config]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert cli.main(["train", "score", "--data", "toy-moons", "--out", str(tmp_path / "s"),
+                     "--quiet", *TINY_SCORE, "hidden=4"]) == 0
+    assert cli.main(["sample", str(tmp_path / "s"), "--n", "3", "--out",
+                     str(tmp_path / "s.npy"), "--config", "steps_per_level=1",
+                     "denoise=false"]) == 0
+    assert np.isfinite(np.load(tmp_path / "s.npy")).all()
+
+
 def test_jem_needs_labels():
     with pytest.raises(ValueError, match="no labels"):
         build("jem", DataSpec("digits", (1, 8, 8), "discrete", levels=17), channels=4)

@@ -91,18 +91,23 @@ def sample_quality(samples, held_out, spec):
     return metrics
 
 
+def check_sample_from(value):
+    if value not in SAMPLE_FROM:
+        raise ValueError(f"sample_from={value!r}: one of {', '.join(SAMPLE_FROM)}")
+
+
 class EnergyModel(Model):
     """See the module docstring. A subclass builds `net` and defines energy(x) (N,)."""
 
     validation_goal = "min"
+    sampling_keys = ("sample_steps", "sample_from")   # `minigen sample RUN --config ...`
 
     def __init__(self, spec, generator, hidden=(128, 128, 128), channels=32, sgld_steps=20,
                  sgld_step=2.0, sgld_noise=0.01, buffer_size=10000, buffer_fraction=0.95,
                  alpha=0.1, sample_steps=20, sample_from="buffer", eval_samples=2000):
         super().__init__(spec)
         check_data(type(self).__name__, spec)
-        if sample_from not in SAMPLE_FROM:
-            raise ValueError(f"sample_from={sample_from!r}: one of {', '.join(SAMPLE_FROM)}")
+        check_sample_from(sample_from)
         if not sgld_noise >= 0:
             raise ValueError(f"sgld_noise={sgld_noise}: the noise's scale must be >= 0")
         if not alpha >= 0:
@@ -121,6 +126,10 @@ class EnergyModel(Model):
         self.net = self.build_network(generator)
         self.buffer = ReplayBuffer(buffer_size, spec.shape, *self.box, buffer_fraction,
                                    generator)
+
+    def set_sampling(self, **settings):
+        check_sample_from(settings.get("sample_from", self.sample_from))
+        super().set_sampling(**settings)
 
     def build_network(self, generator):
         raise NotImplementedError

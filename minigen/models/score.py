@@ -50,6 +50,8 @@ from .gan import TOYS
 class ScoreModel(Model):
     validation_metric = "dsm_loss"
     validation_goal = "min"
+    # the sampler's settings (`minigen sample RUN --config ...`); the levels are learned
+    sampling_keys = ("steps_per_level", "step_lr", "denoise")
 
     def __init__(self, spec, generator, sigma_max=10.0, sigma_min=0.01, levels=10,
                  steps_per_level=50, step_lr=2e-5, denoise=True, hidden=(128, 128, 128),
