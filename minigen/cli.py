@@ -309,7 +309,8 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="sampling settings of "
-                   "the trained model (ddpm: sampler, sample_steps, eta; GANs: truncation)")
+                   "the trained model (ddpm: sampler, sample_steps, eta; GANs: truncation; ebm, jem: "
+                   "sample_from, sample_steps; score: steps_per_level, step_lr, denoise)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a trained model")
