@@ -386,6 +386,18 @@ def test_deepcluster_reclusters_once_an_epoch_from_the_runs_generator():
     assert runs[0].shape == (40,) and set(runs[0]) <= set(range(4))
 
 
+def test_new_clusters_take_the_labels_they_share_most_images_with():
+    from minigen.models.deepcluster import matched_numbering
+    rng = np.random.default_rng(0)
+    old = rng.integers(0, 5, 200)
+    renamed = np.array([3, 0, 4, 1, 2])[old]  # the same clusters, numbered otherwise
+    numbering = matched_numbering(old, renamed, 5)
+    np.testing.assert_array_equal(numbering[renamed], old)
+    changed = renamed.copy()
+    changed[:20] = rng.integers(0, 5, 20)  # a few images move: the numbering holds
+    np.testing.assert_array_equal(matched_numbering(old, changed, 5), numbering)
+
+
 def test_a_resumed_deepcluster_run_ends_as_an_uninterrupted_one(tmp_path):
     config = COMMON + TINY["deepcluster"] + ["steps=4", "batch_size=512"]
     whole = trainer.Run("deepcluster", "digits", out=tmp_path / "whole", config=config)
