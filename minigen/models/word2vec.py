@@ -17,7 +17,9 @@ unigram distribution to the power 3/4 (eq. 4):
 v the input vectors (the word vectors kept; initialised uniform in +-0.5/dim as word2vec
 does), u the output vectors (initialised 0). The optimiser is plain SGD, as word2vec's:
 `lr` is the step per pair, so the update is on the sum of l over the step's pairs (the mean
-is logged as sgns_loss). Adam was tried and left: with 3e-3 it moved every vector along
+is logged as sgns_loss), its rate decayed to 0 over the run (the trainer's cosine
+schedule; word2vec's own decay is linear): without a decay the held-out loss rose again
+(3.58 after 300 steps, 4.31 after 1000), with it 2.66 after 1000. Adam was tried and left: with 3e-3 it moved every vector along
 one common direction (the words' frequencies), all neighbours at cosine 1.00 after 300
 steps.
 
@@ -43,7 +45,7 @@ EVALUATION_PAIRS = 20000  # pairs scored at once in evaluation, to bound the mem
 @register("word2vec", "skip-gram with negative sampling on the words of a text; nearest "
           "neighbours by python -m minigen.representation.words RUN", data=("fortunes",),
           dim=100, vocabulary=10000, min_count=5, window=5, negatives=5, subsample=1e-3,
-          context=256, steps=3000, batch_size=64, lr=0.025,
+          context=256, steps=3000, batch_size=64, lr=0.025, cosine=True,
           ranges={"dim": "[1, inf)", "vocabulary": "[2, inf)", "min_count": "[1, inf)",
                   "window": "[1, inf)", "negatives": "[1, inf)", "subsample": "[0, inf)",
                   "context": "[2, inf)"})
