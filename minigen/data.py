@@ -327,10 +327,11 @@ def _find_files(name, filenames, dirs, how_to_get, suffixes):
         if not missing:
             return found
         alternatives = f"[{'|'.join(suffixes)}]" if len(suffixes) > 1 else ""
-        tried.append(f"  {d}: missing " + ", ".join(f"{d / f}{alternatives}" for f in missing)
-                     if d.is_dir() else f"  {d}: no such directory")
-    searched = "\n".join(tried) if tried else "  (no directory was given)"
-    raise DatasetNotFoundError(f"dataset {name!r} not found. Searched:\n{searched}\n"
+        tried.append(f"{d}: missing " + ", ".join(f"{d / f}{alternatives}" for f in missing)
+                     if d.is_dir() else f"{d}: no such directory")
+    searched = "; ".join(tried) if tried else "no directory was given"
+    # one line: the command line prints an error as one line
+    raise DatasetNotFoundError(f"dataset {name!r} not found (searched {searched}). "
                                f"{how_to_get}")
 
 

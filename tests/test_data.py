@@ -385,3 +385,13 @@ def test_batches_keep_order_and_the_last_partial_batch():
     parts = list(batches(x, 5))
     assert [len(p) for p in parts] == [5, 5, 5, 5, 3]
     np.testing.assert_array_equal(np.concatenate(parts), x)
+
+
+def test_a_missing_dataset_is_one_line_from_the_command_line(tmp_path, capsys):
+    """The loader's message names every path tried, on one line (the CLI's error rule)."""
+    from minigen import cli
+    assert cli.main(["train", "word2vec", "--data", "fortunes", "--data-dir", str(tmp_path),
+                     "--out", str(tmp_path / "run"), "--quiet", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "apt-get install fortunes" in err and str(tmp_path / "fortunes") in err
