@@ -41,6 +41,16 @@ def cholesky_reference(a, upper):
     return np.linalg.cholesky((a + a.swapaxes(-1, -2)) / 2, upper=upper)
 
 
+def group_norm_reference(x, weight, bias, num_groups, eps=1e-5):
+    """Each example's channels in num_groups groups, each normalised over its channels and
+    positions (population variance), then the per-channel scale and shift."""
+    n, c = x.shape[:2]
+    g = x.reshape(n, num_groups, -1)
+    y = (g - g.mean(axis=2, keepdims=True)) / np.sqrt(g.var(axis=2, keepdims=True) + eps)
+    per_channel = (1, c) + (1,) * (x.ndim - 2)
+    return y.reshape(x.shape) * weight.reshape(per_channel) + bias.reshape(per_channel)
+
+
 def eigh_reference(a):
     w, v = np.linalg.eigh((a + a.swapaxes(-1, -2)) / 2)
     return w, v * v[..., :1, :]
@@ -112,6 +122,7 @@ REFERENCES = {
     "c_": lambda *xs, name, constant_piece, directive: np.c_[
         (xs[0], constant_piece) + xs[1:]],
     "linspace": np.linspace,
+    "silu": lambda x: x * sp.expit(x), "group_norm": group_norm_reference,
 }
 GENERIC = {"abs_operator", "clip", "negative", "add", "subtract", "multiply", "divide",
            "power_tensor_tensor", "power_tensor_scalar", "power_scalar_tensor",
