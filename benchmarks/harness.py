@@ -23,9 +23,11 @@ A case runs as:
        cache), then takes `samples` timed samples, each of enough calls to last 10 ms;
     3. the figure: the median over every sample of a side, the ratio minigen / PyTorch of
        those medians, and the spread: the lowest and highest ratio of one round's medians.
-The load average (1 minute) is read before and after each case. A run does not start
-above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is given, and then
-every case that began above it is marked invalid in the table and in the results file.
+The load average (1 minute) is read when the run starts and before and after each case. A
+run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
+given, and then every case is marked invalid; during the run the harness's own children
+keep up to `threads` cores busy, so a case is also invalid when the load before or after
+it exceeds threads + max-load (someone else's work).
 
 `compare` reads two results files (two runs taken apart in time) and prints, per case, both
 ratios and their relative difference; it exits 1 when any pair differs by more than
@@ -232,7 +234,7 @@ def get_case(case_id):
 # ---------------------------------------------------------------------------------------
 # the child: one case, one side
 
-def child(case_id, side, threads, samples, warmup, check_only=False):
+def child(case_id, side, threads, samples, warmup, check_only=False, sample_seconds=0.1):
     """Build and time one side of one case in this process; print the result as one line
     of JSON after RESULT_PREFIX."""
     if side == "minigen":
@@ -261,7 +263,7 @@ def child(case_id, side, threads, samples, warmup, check_only=False):
     first = time.perf_counter() - started
     for _ in range(warmup):
         fn()
-    number = common._calls_per_sample(fn)
+    number = max(1, int(sample_seconds / max(first_steady(fn), 1e-9)))
     times = []
     for _ in range(samples):
         started = time.perf_counter()
@@ -275,6 +277,13 @@ def child(case_id, side, threads, samples, warmup, check_only=False):
           flush=True)
 
 
+def first_steady(fn):
+    """Seconds of one call after the warm-up: what sets the calls per sample."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
 def _restore(name, value):
     if value is None:
         os.environ.pop(name, None)
@@ -285,7 +294,8 @@ def _restore(name, value):
 def run_child(case_id, side, args, check_only=False):
     command = [sys.executable, "-m", "benchmarks.harness", "child", case_id, side,
                "--threads", str(args.threads), "--samples", str(args.samples),
-               "--warmup", str(args.warmup)] + (["--check"] if check_only else [])
+               "--warmup", str(args.warmup), "--sample-seconds", str(args.sample_seconds)] \
+        + (["--check"] if check_only else [])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run(command, cwd=root, capture_output=True, text=True,
                           env=CALLER_ENVIRONMENT)
@@ -303,8 +313,11 @@ def load():
     return os.getloadavg()[0]
 
 
-def measure(case, args):
-    """Check, then `rounds` rounds of one child per side; the case's row."""
+def measure(case, args, quiet_start=True):
+    """Check, then `rounds` rounds of one child per side; the case's row. The harness's own
+    children keep up to `threads` cores busy, which the 1-minute load average counts: a
+    case is valid when the run began quiet and the load stayed within threads + max_load
+    (more than that is someone else's work)."""
     before = load()
     run_child(case.id, "minigen", args, check_only=True)
     by_side = {side: [] for side in SIDES}
@@ -326,7 +339,8 @@ def measure(case, args):
             "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
             "target": case.target, "goal": case.goal,
             "meets_target": None if case.target is None else ratio <= case.target,
-            "load_before": before, "load_after": after, "valid": before <= args.max_load,
+            "load_before": before, "load_after": after,
+            "valid": quiet_start and max(before, after) <= args.threads + args.max_load,
             "first_call_s": {side: [res["first_call_s"] for res in by_side[side]]
                              for side in SIDES},
             "children": by_side}
@@ -386,6 +400,8 @@ def parse(argv):
         p.add_argument("--samples", type=int, default=7,
                        help="timed samples per child (at least 5)")
         p.add_argument("--warmup", type=int, default=3)
+        p.add_argument("--sample-seconds", dest="sample_seconds", type=float, default=0.1,
+                       help="calls per timed sample: as many as last this long (0.1 s)")
     parser.add_argument("--set", default="M", choices=("M", "Mf", "K", "all"))
     parser.add_argument("--cases", nargs="+", help="case ids (instead of --set)")
     parser.add_argument("--rounds", type=int, default=5)
@@ -405,7 +421,7 @@ def main(argv=None):
     args = parse(argv)
     if args.command == "child":
         return child(args.case, args.side, args.threads, args.samples, args.warmup,
-                     args.check)
+                     args.check, args.sample_seconds)
     if args.command == "compare":
         lines, ok = compare(args.a, args.b, args.tolerance)
         print("\n".join(lines))
@@ -431,7 +447,7 @@ def main(argv=None):
           flush=True)
     rows = []
     for case in chosen:
-        row = measure(case, args)
+        row = measure(case, args, quiet_start=now <= args.max_load)
         rows.append(row)
         print(f"{case.id}: ratio {row['ratio']:.2f} (rounds {row['spread'][0]:.2f}-"
               f"{row['spread'][1]:.2f}), load {row['load_before']:.2f} -> "

@@ -84,3 +84,15 @@ def test_too_few_samples_or_rounds_are_refused():
         harness.parse(["--samples", "3"])
     with pytest.raises(SystemExit):
         harness.parse(["--rounds", "1"])
+
+
+def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
+    """The harness's own children count up to `threads` in the load average; beyond
+    threads + max_load during a case is other work."""
+    pytest.importorskip("torch", reason="the machine line names torch's version")
+    monkeypatch.setattr(harness, "run_child", lambda case_id, side, args, check_only=False:
+                        {"samples_s": [1e-3] * 5, "first_call_s": 0.0})
+    code, out = run(monkeypatch, capsys, [0.1, 1.9, 2.4], "--threads", "2")
+    assert code == 0 and "INVALID" not in out
+    code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.6], "--threads", "2")
+    assert "INVALID (load)" in out
