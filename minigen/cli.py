@@ -397,8 +397,12 @@ def main(argv=None):
         print(f"minigen: error: {_message(e) if status != 1 else e}", file=sys.stderr)
         return status
     finally:
+        # called from Python with arguments: the caller's handlers come back. As the
+        # program (argv None: the `minigen` command, python -m minigen.cli) the work is
+        # done and the process is about to exit: a SIGTERM or Ctrl-C that lands now is
+        # ignored, so the exit status says how the work ended instead of a bare kill
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, handler if argv is not None else signal.SIG_IGN)
     return 0
 
 
