@@ -13,7 +13,6 @@ models do, because a confident untrained classifier only reinforces its random g
 The gradient flows through the entropy term. Defaults: weight 1, ramped over 1000 steps,
 128 unlabelled images a step, the rest as supervised (labels=50, Adam 1e-3, 3000 steps).
 """
-from .. import functional as F
 from ..model import Update
 from ..representation.losses import sigmoid_rampup
 from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES, LABELS_RANGE
@@ -33,11 +32,7 @@ class EntropyMin(SemiSupervised):
         self.weight, self.rampup = float(weight), int(rampup)
 
     def updates(self, batches, generator):
-        y, labels = self.labelled_examples()
-        u = self.unlabelled(batches)
-        labelled, unlabelled = self.classify(self.augment(y, generator),
-                                             self.augment(u, generator))
-        classification = F.cross_entropy(labelled, labels)
+        classification, unlabelled = self.labelled_and_unlabelled(batches, generator)
         spread = entropy(unlabelled)
         weight = sigmoid_rampup(self.step_count, self.weight, self.rampup)
         yield Update("model", classification + weight * spread,

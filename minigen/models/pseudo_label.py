@@ -46,11 +46,7 @@ class PseudoLabel(SemiSupervised):
         return p.argmax(axis=1), confident(p, self.threshold)
 
     def updates(self, batches, generator):
-        y, labels = self.labelled_examples()
-        u = self.unlabelled(batches)
-        labelled, unlabelled = self.classify(self.augment(y, generator),
-                                             self.augment(u, generator))
-        classification = F.cross_entropy(labelled, labels)
+        classification, unlabelled = self.labelled_and_unlabelled(batches, generator)
         guesses, mask = self.pseudo_labels(unlabelled)
         pseudo = (F.cross_entropy(unlabelled, tensor(guesses, device=self.device),
                                   reduction="none")

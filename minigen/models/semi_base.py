@@ -9,6 +9,7 @@ a model says otherwise (Supervised.evaluated)."""
 import numpy as np
 
 from .. import backend
+from .. import functional as F
 from ..autograd import tensor
 from .supervised import Supervised
 
@@ -27,6 +28,16 @@ class SemiSupervised(Supervised):
         logits = self.classifier(tensor(backend.xp_of(views[0]).concatenate(views)))
         ends = np.cumsum([len(v) for v in views])
         return [logits[end - len(v):end] for v, end in zip(views, ends)]
+
+    def labelled_and_unlabelled(self, batches, generator):
+        """The step of a model with one view of each: the cross-entropy on the labelled
+        images (augmented) and the logits of the step's unlabelled images (augmented, drawn
+        after the labelled ones), in one pass."""
+        y, labels = self.labelled_examples()
+        u = self.unlabelled(batches)
+        labelled, unlabelled = self.classify(self.augment(y, generator),
+                                             self.augment(u, generator))
+        return F.cross_entropy(labelled, labels), unlabelled
 
     def after_update(self, player):
         self.step_count += 1
