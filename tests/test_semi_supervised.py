@@ -350,3 +350,13 @@ def test_bad_settings_are_one_line_errors(name, setting, words, tmp_path, capsys
     assert last.startswith("minigen: error: ")
     for word in words:
         assert word in last, last
+
+
+@pytest.mark.parametrize("config", [["eps=1e300"], ["xi=1e39"]])
+def test_vat_refuses_a_perturbation_float32_cannot_hold(config, tmp_path, capsys):
+    from minigen import cli
+    assert cli.main(["train", "vat", "--data", "digits", "--out", str(tmp_path / "r"),
+                     "--quiet", "--steps", "1", "--config", *config]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "float32" in err
+    assert not (tmp_path / "r").exists()

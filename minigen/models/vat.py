@@ -18,6 +18,8 @@ K = 1), eps = 2.0 (about half the mean L2 norm of a digit at x / 16, 3.87; chose
 tuned), xi = 1e-3 (the paper's 1e-6 is lost in float32's rounding of x + xi d: see
 adversarial_direction), 128 unlabelled images a step, the rest as supervised.
 """
+import numpy as np
+
 from .. import functional as F
 from ..model import Update
 from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES, LABELS_RANGE
@@ -40,6 +42,10 @@ class VAT(SemiSupervised):
         if not eps > 0:
             raise ValueError(f"eps={eps}: the radius of the adversarial perturbation must "
                              f"be > 0")
+        for key, value in (("eps", eps), ("xi", xi)):
+            if not float(value) <= np.finfo(np.float32).max:
+                raise ValueError(f"{key}={value}: the perturbation is added to float32 "
+                                 f"images, so it must be below {np.finfo(np.float32).max:.3g}")
         self.eps, self.xi, self.iterations = float(eps), float(xi), int(power_iterations)
         self.weight, self.entropy_weight = float(weight), float(entropy_weight)
 
