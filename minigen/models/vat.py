@@ -43,7 +43,7 @@ class VAT(SemiSupervised):
             raise ValueError(f"eps={eps}: the radius of the adversarial perturbation must "
                              f"be > 0")
         for key, value in (("eps", eps), ("xi", xi)):
-            if not float(value) <= np.finfo(np.float32).max:
+            if not float(value) <= float(np.finfo(np.float32).max):
                 raise ValueError(f"{key}={value}: the perturbation is added to float32 "
                                  f"images, so it must be below {np.finfo(np.float32).max:.3g}")
         self.eps, self.xi, self.iterations = float(eps), float(xi), int(power_iterations)
