@@ -43,11 +43,16 @@ def keep_freed_memory():
 
 
 def set_threads(n):
-    """The same thread count for PyTorch and Numba (set before Numba starts its pool)."""
+    """The same thread count for PyTorch and Numba. Before Numba is imported the environment
+    sizes its pool; after, the variable must stay as Numba read it (Numba rereads the
+    environment at every compilation and refuses a pool size that changed once its threads
+    run), so only the number of threads in use is set, at most the pool's size."""
     import sys
-    os.environ["NUMBA_NUM_THREADS"] = str(n)
     if "numba" in sys.modules:
-        sys.modules["numba"].set_num_threads(n)
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = str(n)
     import torch
     torch.set_num_threads(n)
     return n
