@@ -9,30 +9,24 @@ training loop does per step: dequantize the batch with its own noise, loss, zero
 gradients, backward, Adam step.
 
 Before timing, both sides compute the loss and every parameter gradient on the same batch,
-the same noise and the same weights, and must agree to float32 rounding. minigen's first
-step (where Numba compiles, or loads its kernels from the on-disk cache) is timed on its own
-line. OMP_WAIT_POLICY=PASSIVE unless already set, as in benchmarks.conv (PyTorch's spinning
-OpenMP workers otherwise land on whichever side runs next).
+the same noise and the same weights, and must agree to float32 rounding. The timing is
+benchmarks.harness's case M6 (each side in a process of its own):
 
-    python -m benchmarks.models_flow [--threads N] [--repeats R] [--no-write]
+    python -m benchmarks.harness --cases M6
 """
 import math
-import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import minigen as mg
+from minigen import data, models, trainer
+from minigen.random import Generator
 
-import minigen as mg  # noqa: E402
-from minigen import data, models, optim, trainer  # noqa: E402
-from minigen.random import Generator  # noqa: E402
+from . import common
+from .parity import copy_weights
+from .torch_models.realnvp import RealNVP
 
-from . import common  # noqa: E402
-from .parity import copy_weights  # noqa: E402
-from .torch_models.realnvp import RealNVP  # noqa: E402
-
-NAME = "models-flow"
 CONFIG = dict(couplings=6, channels=64, hidden_layers=2, alpha=0.05, batch_size=128, lr=1e-3)
 SEED = 0
 
@@ -79,32 +73,3 @@ def check_same_loss(spec, model, torch_model, batch):
         common.check_close(f"M6 gradient of {name}", g.numpy(), theirs, rtol=1e-3,
                            atol=1e-4 * float(np.abs(theirs).max()))
 
-
-def run(args):
-    spec, model, torch_model, batch = build()
-    check_same_loss(spec, model, torch_model, batch)
-    optimizer = optim.Adam(list(model.parameters()), lr=CONFIG["lr"])
-    torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=CONFIG["lr"])
-    x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
-    noise, torch_noise = Generator([SEED, 1]), torch.Generator().manual_seed(SEED)
-
-    step = common.train_step(lambda: model.loss(x, noise), optimizer)
-    step_torch = common.train_step(lambda: torch_model.loss(x_torch, torch_noise),
-                                   torch_optimizer)
-    timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
-    first, first_torch = timing["first_call_s"]
-    print(f"M6 first train step: minigen {first * 1e3:.1f} ms (Numba compiles or loads its "
-          f"kernels here), torch {first_torch * 1e3:.1f} ms; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    row = common.row("M6 realnvp train step, digits 128", timing, "torch", unit="ms",
-                     target=1.5, goal=1.0)
-    row["first_call_s"] = {"minigen": first, "torch": first_torch}
-    return [row]
-
-
-def main(argv=None):
-    common.main_for_group(NAME, run, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()
