@@ -22,6 +22,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, enable_grad, no_grad
+from .kernels import adam as adam_kernels
 
 __all__ = ["EMA", "SGD", "Adam", "AdamW", "LRSchedule", "LambdaLR", "Optimizer", "RMSprop",
            "clip_grad_norm_", "warmup_cosine"]
@@ -209,16 +210,15 @@ class Adam(Optimizer):
             xp = backend.xp_of(p)
             state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
         state["step"] += 1
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if wd and self.decoupled_weight_decay:
-            p *= 1 - lr * wd
-        elif wd:
-            g = g + wd * p
-        m += (1 - beta1) * (g - m)
-        v *= beta2
-        v += (1 - beta2) * g * g
-        denom = backend.xp_of(p).sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
-        p -= lr / (1 - beta1 ** t) * (m / denom)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        # the fused kernel where it takes the arrays (kernels/adam: the same bits), else its
+        # reference, the update written out in array operations
+        fused = backend.kernel("adam", p)
+        if fused is None or g.dtype != p.dtype or not all(
+                a.flags.c_contiguous for a in (p, m, v)):
+            fused = adam_kernels.reference
+        fused.update(p, g, m, v, lr, beta1, beta2, group["eps"], state["step"], wd,
+                     self.decoupled_weight_decay)
 
 
 class AdamW(Adam):
