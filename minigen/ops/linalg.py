@@ -68,12 +68,14 @@ class Matmul(Function):
         g2 = g.reshape(g.shape[:g.ndim - (a.ndim > 1) - (b.ndim > 1)]
                        + a2.shape[-2:-1] + b2.shape[-1:])
         ga = gb = None
+        # the gradients' products go where the forward's do (_product), not to OpenBLAS's
+        # threads
         if need_a:
-            ga = g2 @ b2.swapaxes(-1, -2)
+            ga = _product(g2, b2.swapaxes(-1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
         if need_b:
-            gb = a2.swapaxes(-1, -2) @ g2
+            gb = _product(a2.swapaxes(-1, -2), g2)
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1])
         return ga, gb
