@@ -1,4 +1,7 @@
 """Side-by-side timings of minigen against PyTorch and plain NumPy (see BENCHMARKS.md).
 
-`python -m benchmarks` runs every group; `python -m benchmarks.<group>` runs one.
+`python -m benchmarks` times every case against PyTorch (benchmarks.harness --set all, each
+side in a process of its own); `python -m benchmarks.harness --cases ID ...` some of them.
+The groups that time minigen against itself or NumPy run alone: `python -m
+benchmarks.sampling`, `.ar_flows`, `.overhead`.
 """

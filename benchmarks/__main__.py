@@ -1,41 +1,23 @@
-"""Run every benchmark group in this package and print one combined table.
+"""Every minigen-against-PyTorch benchmark: benchmarks.harness over every set (K and M),
+each side timed in a process of its own; the harness's options, and its results file
+benchmarks/results/harness-all.json.
 
-    python -m benchmarks [--threads N] [--repeats R] [--no-write]
+    python -m benchmarks [--rounds 5] [--samples 7] [--threads N] [--max-load 0.5]
+                         [--allow-load] [--no-write]
 
-A group is a module here with NAME and run(args) -> rows; each writes its own
-benchmarks/results/<NAME>.json. Other modules (the parity script, the PyTorch models) are
-not groups and are skipped.
+The same as `python -m benchmarks.harness --set all`. The groups that time minigen against
+itself or against NumPy run on their own, one process each: benchmarks.sampling (M7,
+cached sampling against full recompute), benchmarks.ar_flows and benchmarks.overhead (the
+large-array check).
 """
-import importlib
-import pkgutil
+import sys
 
-from . import __path__ as package_path, common
-
-NOT_GROUPS = {"common", "__main__"}
-
-
-def groups():
-    names = sorted(m.name for m in pkgutil.iter_modules(package_path) if m.name not in NOT_GROUPS)
-    modules = [importlib.import_module(f"benchmarks.{name}") for name in names]
-    return [m for m in modules if hasattr(m, "NAME") and hasattr(m, "run")]
+from . import harness
 
 
 def main(argv=None):
-    args = common.parse_args(__doc__.splitlines()[0], argv)
-    threads = common.set_threads(args.threads)
-    common.keep_freed_memory()
-    info = common.machine_info(threads)
-    every_row = []
-    for group in groups():
-        print(f"running {group.NAME} ...", flush=True)
-        rows = group.run(args)
-        every_row += rows
-        if not args.no_write:
-            print(f"  wrote {common.write_results(group.NAME, rows, info, vars(args))}")
-    print(f"{info['cpu']}, {info['cores_available']} cores, {threads} threads, "
-          f"numpy {info['numpy']}, torch {info['torch']}, median of {args.repeats}")
-    print(common.format_table(every_row))
+    return harness.main(["--set", "all"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

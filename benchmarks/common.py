@@ -1,8 +1,12 @@
-"""Timing helpers shared by every benchmark, following the rules in BENCHMARKS.md.
+"""Helpers shared by the benchmarks, following the rules in BENCHMARKS.md.
 
-Both sides get the same threads, are warmed up, checked to agree numerically, and then
-timed alternately in one process (which side goes first alternates too), so that drift on a
-shared machine hits both alike. Every figure is a median of per-call times.
+check_close, train_step, machine_info and write_results serve every benchmark. time_pair
+and main_for_group are the one-process timing of the groups that time minigen against
+itself or against NumPy (benchmarks.sampling, .ar_flows, .overhead's large-array check):
+both sides get the same threads, are warmed up, checked to agree numerically, and then
+timed alternately in one process (which side goes first alternates too), so that drift on
+a shared machine hits both alike; every figure is a median of per-call times. minigen
+against PyTorch is timed by benchmarks.harness, each side in a process of its own.
 """
 import argparse
 import datetime

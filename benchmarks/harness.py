@@ -1,15 +1,21 @@
 """Benchmarks that repeat: each side timed in a process of its own, at its own defaults,
 alternating over rounds, on a quiet machine (issue 20, BENCHMARKS.md's rules).
 
-    python -m benchmarks.harness [--set M|K|all] [--cases M1 M5 ...] [--rounds 5]
+    python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 5]
                                  [--samples 7] [--threads N] [--max-load 0.5]
                                  [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10]
 
+`python -m benchmarks` is the first with --set all (every K and M case). The K cases
+(kernels, fwd+bwd) take each side's call and the check from the kernel groups' modules,
+benchmarks.conv (K1, K2, K6-*), .sequence (K3-d*, K4-*), .flow (K5) and .overhead (K7);
+the M cases (train steps) from benchmarks.models_ar, .models_flow and .models_diffusion.
+
 Why separate processes: in one process PyTorch's OpenMP workers (which spin for a while
 after each parallel region, by default) and Numba's and NumPy's thread pools compete, and
-the older groups here set OMP_WAIT_POLICY=PASSIVE for both sides to tame that: a setting
-PyTorch users do not run with, which moved PyTorch's own step time by 2.5x between runs.
+the older one-process groups set OMP_WAIT_POLICY=PASSIVE for both sides to tame that: a
+setting PyTorch users do not run with, which moved PyTorch's own step time by 2.5x between
+runs.
 Here a child process builds one case for one side and times it; PyTorch's child sets
 nothing but torch.set_num_threads(n) (the environment is the caller's, OMP_WAIT_POLICY
 included: if the caller did not set it, neither side gets it), minigen's child sets
@@ -20,7 +26,8 @@ A case runs as:
        same weights and inputs and must agree; a case that fails is not timed;
     2. `rounds` rounds, each one child per side, the side that goes first alternating;
        a child warms up (its first call timed apart: where Numba compiles or loads its
-       cache), then takes `samples` timed samples, each of enough calls to last 10 ms;
+       cache), then takes `samples` timed samples, each of enough calls to last
+       --sample-seconds (0.1 s);
     3. the figure: the median over every sample of a side, the ratio minigen / PyTorch of
        those medians, and the spread: the lowest and highest ratio of one round's medians.
 The load average (1 minute) is read when the run starts and before and after each case. A
@@ -43,6 +50,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from . import common
 
@@ -162,38 +170,32 @@ def _m8_case():
                 sets=("M", "Mf"))
 
 
-def _k7_case():
-    def tensors(side):
-        import numpy as np
-        from . import overhead
-        rng = np.random.default_rng(0)
-        arrays = [rng.standard_normal(overhead.SIZE).astype(np.float32) for _ in range(4)]
-        if side == "minigen":
-            import minigen as lib
-            x = lib.tensor(arrays[0], requires_grad=True)
-        else:
-            import torch as lib
-            x = lib.tensor(arrays[0], requires_grad=True)
-        b, w, g = (lib.tensor(a) for a in arrays[1:])
-        return lib, x, b, w, g
-
-    def make(side):
-        from . import overhead
-        lib, x, b, w, g = tensors(side)
-        if side == "minigen":
-            return lambda: lib.grad(overhead.chain(lib, x, b, w), x, grad_outputs=g)[0]
-        import torch
-        return lambda: torch.autograd.grad(overhead.chain(lib, x, b, w), x,
-                                           grad_outputs=g)[0]
-
-    def check():
-        import numpy as np
-        common.check_close("K7 gradient", make("minigen")().numpy(),
-                           make("torch")().numpy(), rtol=1e-4, atol=1e-6)
-
-    from . import overhead
-    return Case("K7", "K7 per-op overhead, 100 elementwise ops on 16 floats, fwd+bwd", make,
-                check, 1.1, 1.0, unit="us", scale=overhead.OPS, sets=("K",))
+def _kernel_cases():
+    """K1-K7 in table order, with BENCHMARKS.md's targets and goals. A call is one fwd+bwd
+    (K5's with the inverse) returning every output and gradient; the kernel groups'
+    modules import NumPy alone, and each side's call imports that side's library."""
+    from . import conv, flow, overhead, sequence
+    every = []
+    for c in conv.CASES.values():
+        target, goal = (1.0, 0.7) if c.kind == "masked_conv2d" else (1.5, 1.1)
+        every.append(Case(c.id, c.title, partial(conv.call, c), partial(conv.check, c),
+                          target, goal, sets=("K",)))
+    n, channels, length = sequence.K3_SHAPE
+    for case_id, d in sequence.K3_CASES.items():
+        every.append(Case(case_id, f"K3 causal conv1d k=2 d={d} {n}x{channels}x{length}, "
+                          "fwd+bwd", partial(sequence.causal_conv_call, d),
+                          partial(sequence.check_causal_conv, d), 1.25, 0.9, sets=("K",)))
+    for case_id, shape in sequence.K4_CASES.items():
+        every.append(Case(case_id, f"K4 causal attention {'x'.join(map(str, shape))}, "
+                          "fwd+bwd", partial(sequence.attention_call, shape),
+                          partial(sequence.check_attention, shape), 1.5, 1.0, sets=("K",)))
+    shape = "x".join(map(str, flow.SHAPE))
+    every.append(Case("K5", f"K5 affine coupling fwd+bwd+inverse, {shape}", flow.call,
+                      flow.check, 1.25, 1.0, sets=("K",)))
+    every.append(Case("K7", "K7 per-op overhead, 100 elementwise ops on 16 floats, fwd+bwd",
+                      overhead.call, overhead.check, 1.1, 1.0, unit="us", scale=overhead.OPS,
+                      sets=("K",)))
+    return every
 
 
 def _selfcheck_case():
@@ -207,28 +209,33 @@ def _selfcheck_case():
                 lambda: None, unit="us")
 
 
+def _model_cases():
+    _, by_id = _ar_benchmarks()
+    return [_ar_case(by_id["M1"], ("M",), 1.1, 1.0),
+            _ar_case(by_id["M2"], ("M", "Mf"), 1.1, 1.0,
+                     "M2 (= M2f) pixelcnn train step, fashion-mnist-bin 32"),
+            _ar_case(by_id["M3"], ("M", "Mf"), 1.1, 1.0,
+                     "M3 (= M3f) gated-pixelcnn train step, fashion-mnist-bin 32"),
+            _ar_case(by_id["M4"], ("M",), 1.1, 1.0),
+            _ar_case(by_id["M5"], ("M",), 1.1, 1.0),
+            _m6_case(),
+            _ar_case(_full_size("M4", "M4f")(), ("Mf",), 1.3, 1.0),
+            _ar_case(_full_size("M5", "M5f")(), ("Mf",), 1.3, 1.0),
+            _m8_case()]
+
+
 def cases():
     """Every case by id, in table order."""
-    _, by_id = _ar_benchmarks()
-    every = [_ar_case(by_id["M1"], ("M",), 1.1, 1.0),
-             _ar_case(by_id["M2"], ("M", "Mf"), 1.1, 1.0,
-                      "M2 (= M2f) pixelcnn train step, fashion-mnist-bin 32"),
-             _ar_case(by_id["M3"], ("M", "Mf"), 1.1, 1.0,
-                      "M3 (= M3f) gated-pixelcnn train step, fashion-mnist-bin 32"),
-             _ar_case(by_id["M4"], ("M",), 1.1, 1.0),
-             _ar_case(by_id["M5"], ("M",), 1.1, 1.0),
-             _m6_case(),
-             _ar_case(_full_size("M4", "M4f")(), ("Mf",), 1.3, 1.0),
-             _ar_case(_full_size("M5", "M5f")(), ("Mf",), 1.3, 1.0),
-             _m8_case(),
-             _k7_case(),
-             _selfcheck_case()]
-    return {c.id: c for c in every}
+    return {c.id: c for c in _kernel_cases() + _model_cases() + [_selfcheck_case()]}
 
 
 def get_case(case_id):
-    """One case by id (X0 without loading the others: no PyTorch needed)."""
-    return _selfcheck_case() if case_id == "X0" else cases()[case_id]
+    """One case by id, loading only its own kind: X0 needs neither library, and a K case's
+    minigen child never imports PyTorch (the M cases' modules import both)."""
+    if case_id == "X0":
+        return _selfcheck_case()
+    kernels = {c.id: c for c in _kernel_cases()}
+    return kernels[case_id] if case_id in kernels else cases()[case_id]
 
 
 # ---------------------------------------------------------------------------------------
@@ -239,9 +246,10 @@ def child(case_id, side, threads, samples, warmup, check_only=False, sample_seco
     of JSON after RESULT_PREFIX."""
     if side == "minigen":
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
-    # the benchmark modules default OMP_WAIT_POLICY to PASSIVE for their own one-process
-    # groups; here the caller's environment stands for both sides: PyTorch is loaded first,
-    # with the environment as it came, and the variable is put back after the imports
+    # benchmarks.parity (the M cases import its copy_weights) defaults OMP_WAIT_POLICY to
+    # PASSIVE for its own training runs; here the caller's environment stands for both
+    # sides: PyTorch is loaded first, with the environment as it came, and the variable is
+    # put back after the imports
     given = os.environ.get("OMP_WAIT_POLICY")
     if side == "torch":
         import torch

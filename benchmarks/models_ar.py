@@ -18,33 +18,28 @@ PyTorch users write PixelCNN; its causal convolutions are F.conv1d on a left-pad
 and its attention scaled_dot_product_attention(is_causal=True) (BENCHMARKS.md).
 
 Before timing, both sides compute the loss and every parameter gradient on that batch with
-the same weights, and must agree to float32 rounding. minigen's first step (where Numba
-compiles, or loads its kernels from the on-disk cache) is timed on its own line.
-OMP_WAIT_POLICY=PASSIVE unless already set, as in benchmarks.conv.
+the same weights, and must agree to float32 rounding. The timing is benchmarks.harness's
+(each side in a process of its own; M4f and M5f are M4's and M5's models at full size):
 
-    python -m benchmarks.models_ar [--threads N] [--repeats R] [--no-write]
+    python -m benchmarks.harness --cases M1 M2 M3 M4 M5
 """
-import os
 from dataclasses import dataclass
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import minigen as mg
+from minigen import data, models, trainer
+from minigen.random import Generator
 
-import minigen as mg  # noqa: E402
-from minigen import data, models, optim, trainer  # noqa: E402
-from minigen.random import Generator  # noqa: E402
+from . import common
+from .parity import copy_weights
+from .torch_models.gated_pixelcnn import GatedPixelCNN
+from .torch_models.made import MADE
+from .torch_models.pixelcnn import PixelCNN
+from .torch_models.transformer import Transformer
+from .torch_models.wavenet import WaveNet
 
-from . import common  # noqa: E402
-from .parity import copy_weights  # noqa: E402
-from .torch_models.gated_pixelcnn import GatedPixelCNN  # noqa: E402
-from .torch_models.made import MADE  # noqa: E402
-from .torch_models.pixelcnn import PixelCNN  # noqa: E402
-from .torch_models.transformer import Transformer  # noqa: E402
-from .torch_models.wavenet import WaveNet  # noqa: E402
-
-NAME = "models-ar"
 SEED = 0
 LR = 1e-3
 
@@ -113,35 +108,3 @@ def check_same_loss(bench, model, torch_model, batch):
         theirs = theirs.numpy()
         common.check_close(f"{bench.id} gradient of {name}", g.numpy(), theirs, rtol=1e-3,
                            atol=1e-4 * float(np.abs(theirs).max()))
-
-
-def bench_row(bench, args):
-    model, torch_model, batch = build(bench)
-    check_same_loss(bench, model, torch_model, batch)
-    optimizer = optim.Adam(list(model.parameters()), lr=LR)
-    torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=LR)
-    x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
-    generator = Generator([SEED, 1])
-
-    step = common.train_step(lambda: model.loss(x, generator), optimizer)
-    step_torch = common.train_step(lambda: torch_model.loss(x_torch), torch_optimizer)
-    timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
-    first, first_torch = timing["first_call_s"]
-    print(f"{bench.id} first train step: minigen {first * 1e3:.1f} ms (Numba compiles or "
-          f"loads its kernels here), torch {first_torch * 1e3:.1f} ms", flush=True)
-    row = common.row(bench.title, timing, "torch", unit="ms", target=1.5, goal=1.0)
-    row["first_call_s"] = {"minigen": first, "torch": first_torch}
-    return row
-
-
-def run(args):
-    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}", flush=True)
-    return [bench_row(bench, args) for bench in BENCHMARKS]
-
-
-def main(argv=None):
-    common.main_for_group(NAME, run, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,28 +12,22 @@ and eps from torch's generator, which costs it no more than minigen's draws cost
 Before timing, both sides compute the loss and every parameter gradient on the same batch,
 t and eps and the same weights, and must agree to float32 rounding. conv_out starts at zero,
 which leaves every other gradient zero: for the check only, both sides first give it the
-same small random weights. minigen's first step (where Numba compiles, or loads its kernels
-from the on-disk cache) is timed on its own line. OMP_WAIT_POLICY=PASSIVE unless already
-set, as in benchmarks.conv.
+same small random weights. The timing is benchmarks.harness's case M8 (each side in a
+process of its own):
 
-    python -m benchmarks.models_diffusion [--threads N] [--repeats R] [--no-write]
+    python -m benchmarks.harness --cases M8
 """
-import os
+import numpy as np
+import torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import minigen as mg
+from minigen import data, models, trainer
+from minigen.random import Generator
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from . import common
+from .parity import copy_weights
+from .torch_models.ddpm import DDPM
 
-import minigen as mg  # noqa: E402
-from minigen import data, models, optim, trainer  # noqa: E402
-from minigen.random import Generator  # noqa: E402
-
-from . import common  # noqa: E402
-from .parity import copy_weights  # noqa: E402
-from .torch_models.ddpm import DDPM  # noqa: E402
-
-NAME = "models-diffusion"
 CONFIG = dict(T=1000, schedule="linear", channels=64, batch_size=128, lr=2e-4)
 SEED = 0
 
@@ -82,37 +76,3 @@ def check_same_loss(model, torch_model, batch):
     for p, value in zip(conv_out, saved):
         p.data[...] = value
     copy_weights(model, torch_model)
-
-
-def run(args):
-    model, torch_model, batch = build()
-    check_same_loss(model, torch_model, batch)
-    optimizer = optim.Adam(list(model.parameters()), lr=CONFIG["lr"])
-    torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=CONFIG["lr"])
-    x, x_torch = mg.tensor(batch), torch.from_numpy(batch)
-    noise, torch_noise = Generator([SEED, 1]), torch.Generator().manual_seed(SEED)
-
-    def torch_loss():
-        t = torch.randint(0, torch_model.T, (len(x_torch),), generator=torch_noise)
-        eps = torch.randn((len(x_torch),) + tuple(torch_model.shape), generator=torch_noise)
-        return torch_model.loss(x_torch, t, eps)[0]
-
-    step = common.train_step(lambda: model.loss(x, noise), optimizer)
-    step_torch = common.train_step(torch_loss, torch_optimizer)
-    timing = common.time_pair(step, step_torch, args.repeats, args.warmup)
-    first, first_torch = timing["first_call_s"]
-    print(f"M8 first train step: minigen {first * 1e3:.1f} ms (Numba compiles or loads its "
-          f"kernels here), torch {first_torch * 1e3:.1f} ms; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    row = common.row("M8 ddpm train step, digits 128", timing, "torch", unit="ms",
-                     target=1.5, goal=1.0)
-    row["first_call_s"] = {"minigen": first, "torch": first_torch}
-    return [row]
-
-
-def main(argv=None):
-    common.main_for_group(NAME, run, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,16 +1,18 @@
 """K7, per-op overhead: a chain of 100 elementwise ops on 16 float32 values, forward and
 backward, against PyTorch, in microseconds per op. With 16 values the arithmetic is
 nothing; what is timed is the engine: building nodes, tensors and the backward sweep.
+Each side's call is here; benchmarks.harness times them, each in a process of its own:
 
-Also the large-array check: one elementwise op on 10^7 float32 values must cost no more
-than the bare NumPy expression (ratio <= 1.2), with and without graph recording.
+    python -m benchmarks.harness --cases K7
 
-    python -m benchmarks.overhead [--threads N] [--repeats R]
+Run as a module, this file times the large-array check instead, minigen against the bare
+NumPy expression, alternating in one process (PyTorch takes no part): one elementwise op on
+10^7 float32 values must cost no more than NumPy (ratio <= 1.2), with and without graph
+recording.
+
+    python -m benchmarks.overhead [--threads N] [--repeats R] [--no-write]
 """
 import numpy as np
-import torch
-
-import minigen as mg
 
 from . import common
 
@@ -37,50 +39,29 @@ def chain(lib, x, b, w):
     return x
 
 
-def chain_rows(args):
+def call(side):
+    """One K7 fwd+bwd on `side` ("minigen" or "torch"): the gradient of the chain with
+    respect to x; only that side's library is imported."""
     rng = np.random.default_rng(0)
     x0, b0, w0, g0 = (rng.standard_normal(SIZE).astype(np.float32) for _ in range(4))
-    x, b, w, g = mg.tensor(x0, requires_grad=True), mg.tensor(b0), mg.tensor(w0), mg.tensor(g0)
-    xt = torch.tensor(x0, requires_grad=True)
-    bt, wt, gt = torch.tensor(b0), torch.tensor(w0), torch.tensor(g0)
+    if side == "minigen":
+        import minigen as lib
+        grad = lib.grad
+    else:
+        import torch as lib
+        grad = lib.autograd.grad
+    x = lib.tensor(x0, requires_grad=True)
+    b, w, g = lib.tensor(b0), lib.tensor(w0), lib.tensor(g0)
+    return lambda: grad(chain(lib, x, b, w), x, grad_outputs=g)[0]
 
-    def fwd_bwd():
-        return mg.grad(chain(mg, x, b, w), x, grad_outputs=g)[0]
 
-    def fwd_bwd_torch():
-        return torch.autograd.grad(chain(torch, xt, bt, wt), xt, grad_outputs=gt)[0]
-
-    def fwd():
-        return chain(mg, x, b, w)
-
-    def fwd_torch():
-        return chain(torch, xt, bt, wt)
-
-    def fwd_no_grad():
-        with mg.no_grad():
-            return chain(mg, x, b, w)
-
-    def fwd_no_grad_torch():
-        with torch.no_grad():
-            return chain(torch, xt, bt, wt)
-
-    common.check_close("K7 forward", fwd().numpy(), fwd_torch().detach().numpy(),
-                       rtol=1e-5, atol=1e-6)
-    common.check_close("K7 gradient", fwd_bwd().numpy(), fwd_bwd_torch().numpy(),
+def check():
+    common.check_close("K7 gradient", call("minigen")().numpy(), call("torch")().numpy(),
                        rtol=1e-4, atol=1e-6)
-    rows = []
-    for name, ours, theirs, target, goal in [
-            ("K7 100 ops fwd+bwd, per op", fwd_bwd, fwd_bwd_torch, 3.0, 1.5),
-            ("K7 100 ops fwd (graph recorded), per op", fwd, fwd_torch, None, None),
-            ("K7 100 ops fwd under no_grad, per op", fwd_no_grad, fwd_no_grad_torch, None,
-             None)]:
-        timing = common.time_pair(ours, theirs, args.repeats, args.warmup)
-        rows.append(common.row(name, timing, "torch", unit="us", scale=OPS, target=target,
-                               goal=goal))
-    return rows
 
 
 def large_rows(args):
+    import minigen as mg
     rng = np.random.default_rng(1)
     x0, y0 = (rng.standard_normal(LARGE).astype(np.float32) for _ in range(2))
     rows = []
@@ -98,7 +79,7 @@ def large_rows(args):
 
 
 def run(args):
-    return chain_rows(args) + large_rows(args)
+    return large_rows(args)
 
 
 def main(argv=None):

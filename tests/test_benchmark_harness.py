@@ -96,3 +96,50 @@ def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
     assert code == 0 and "INVALID" not in out
     code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.6], "--threads", "2")
     assert "INVALID (load)" in out
+
+
+# the K cases: README's kernel rows, each side's call and the check from the kernel groups
+
+K_TARGETS = {"K1": (1.0, 0.7), "K2": (1.0, 0.7), "K3-d1": (1.25, 0.9), "K3-d8": (1.25, 0.9),
+             "K3-d64": (1.25, 0.9), "K3-d512": (1.25, 0.9), "K4-256": (1.5, 1.0),
+             "K4-1024": (1.5, 1.0), "K5": (1.25, 1.0), "K6-3x3": (1.5, 1.1),
+             "K6-4x4s2": (1.5, 1.1), "K6-T4x4s2": (1.5, 1.1), "K7": (1.1, 1.0)}
+
+
+def test_every_kernel_row_is_a_case_of_the_k_set_with_its_target():
+    pytest.importorskip("torch", reason="the M cases' modules, listed too, import torch")
+    kernel_cases = {c.id: c for c in harness.cases().values() if "K" in c.sets}
+    assert {i: (c.target, c.goal) for i, c in kernel_cases.items()} == K_TARGETS
+    assert all(c.sets == ("K",) for c in kernel_cases.values())
+
+
+def test_get_case_builds_a_kernel_case_without_the_model_cases(monkeypatch):
+    """A K case's child loads the kernel groups' modules (NumPy alone until a side's call
+    imports its library), not the M cases' modules, which import PyTorch and minigen."""
+    monkeypatch.setattr(harness, "_model_cases", lambda: pytest.fail("M cases built"))
+    assert harness.get_case("K3-d8").title.startswith("K3 causal conv1d k=2 d=8")
+
+
+def test_every_kernel_group_check_passes_on_small_shapes():
+    """The checks the K cases run (minigen against PyTorch and the NumPy references), on
+    shapes small enough for a test; the full-size ones run in the harness's check process."""
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from benchmarks import conv, flow, overhead, sequence
+    for case in conv.CASES.values():
+        channels = min(case.x_shape[1], 3)
+        conv.check(dataclasses.replace(case, x_shape=(2, channels, 8, 8), out_channels=4))
+    for dilation in sequence.K3_CASES.values():
+        sequence.check_causal_conv(dilation, shape=(2, 4, 2 * dilation + 3))
+    sequence.check_attention((2, 2, 16, 8))
+    flow.check(shape=(4, 1, 6, 6))
+    overhead.check()
+
+
+def test_a_kernel_case_call_gives_both_sides_the_same_result():
+    pytest.importorskip("torch")
+    import numpy as np
+    case = harness.get_case("K7")
+    ours, theirs = case.make("minigen")(), case.make("torch")()
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-6)
