@@ -4,7 +4,8 @@ seed, mean and standard deviation, and each method's difference from `supervised
 same seed.
 
     python -m benchmarks.semi_table [--data digits] [--labels 50] [--steps N]
-           [--seeds 0 1 2] [--models M ...] [--threads 1]
+           [--seeds 0 1 2] [--models M ...] [--threads 1] [--results FILE]
+    python -m benchmarks.semi_table --print [FILE ...]
 
 Each run is `minigen train MODEL --data DATA --seed S --config labels=N` in this process
 (minigen.trainer.Run, nothing else changed). Every finished run is written at once to
@@ -14,6 +15,7 @@ steps) is not run again, so an interrupted table goes on where it stopped.
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import statistics
 import tempfile
@@ -37,8 +39,8 @@ def load(path):
     return None
 
 
-def semi_table(data, labels, seeds, models=MODELS, steps=None, threads=None):
-    path = result_path(data, labels)
+def semi_table(data, labels, seeds, models=MODELS, steps=None, threads=None, path=None):
+    path = path or result_path(data, labels)
     result = load(path) or {"data": data, "labels": labels, "runs": []}
     done = {(r["model"], r["seed"], r["steps"]) for r in result["runs"]}
     common.RESULTS.mkdir(exist_ok=True)
@@ -111,17 +113,23 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads (default: all cores)")
-    parser.add_argument("--print", action="store_true", help="only print the table of the "
-                        "results file")
+    parser.add_argument("--results", type=pathlib.Path, help="results file (default "
+                        "benchmarks/results/semi-DATA-labelsN.json; another one lets two "
+                        "processes share the work, each with its own seeds)")
+    parser.add_argument("--print", nargs="*", type=pathlib.Path, metavar="FILE",
+                        help="only print the table of the results file (or of these files "
+                        "together)")
     args = parser.parse_args(argv)
-    if args.print:
-        result = load(result_path(args.data, args.labels))
-        if result is None:
-            parser.error(f"no results yet in {result_path(args.data, args.labels)}")
-        print(table(result, args.steps))
+    default = result_path(args.data, args.labels)
+    if args.print is not None:
+        parts = [load(p) for p in args.print or [args.results or default]]
+        if any(part is None for part in parts):
+            parser.error("no results yet in " + ", ".join(map(str, args.print or [default])))
+        print(table({"runs": [r for part in parts for r in part["runs"]]}, args.steps))
         return
     threads = common.set_threads(args.threads or os.cpu_count())
-    semi_table(args.data, args.labels, args.seeds, args.models, args.steps, threads)
+    semi_table(args.data, args.labels, args.seeds, args.models, args.steps, threads,
+               args.results)
 
 
 if __name__ == "__main__":
