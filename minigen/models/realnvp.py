@@ -19,8 +19,10 @@ Each coupling's net: conv3x3 (C -> channels), ReLU, (hidden_layers - 1) x [conv3
 ReLU], conv3x3 (channels -> 2C) started at zero; out[:, :C] is s_raw, out[:, C:] is t;
 s = scale * tanh(s_raw), with `scale` a learned (1, C, 1, 1) factor started at 1.
 
-state_dict names with scales=1 and norm="none" (what the PyTorch copy in benchmarks/ maps
-by name), for k = 0 .. couplings - 1 and i = 0 .. hidden_layers:
+state_dict names with scales=1 and norm="none", for k = 0 .. couplings - 1 and
+i = 0 .. hidden_layers (the PyTorch copy in benchmarks/torch_models/realnvp.py uses the same
+names, at one scale and at several, with actnorm; with scales > 1 the later scales nest
+under flow.layers.{k}.inner.layers...):
     flow.layers.{k}.net.convs.{i}.weight    (out, in, 3, 3)
     flow.layers.{k}.net.convs.{i}.bias      (out,)
     flow.layers.{k}.scale                   (1, C, 1, 1)
