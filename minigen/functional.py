@@ -16,13 +16,13 @@ import numpy as np
 from . import backend, ops, random
 from .autograd import Tensor
 from .kernels.conv2d.reference import output_size, pair
-from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, sigmoid, softplus, sqrt,
-                  squeeze, take_along_axis, var)
+from .ops import (expand_dims, exp, log_softmax, mean, pad, reshape, softplus, sqrt, squeeze,
+                  take_along_axis, var)
 from .ops import conv as _conv
 from .ops.attention import attention
 from .ops.causal import causal_conv1d
 from .ops.conv import masked_conv2d
-from .ops.elementwise import constant, lift
+from .ops.elementwise import constant, lift, silu as _silu
 from .ops.flow import actnorm, affine_coupling, invertible_conv1x1
 from .ops.normalize import normalize
 from .ops.unfold import Unfold
@@ -146,9 +146,9 @@ def upsample_nearest(x, scale_factor):
 
 
 def silu(x):
-    """x sigmoid(x), the SiLU (Elfwing et al. 2018; "swish" in Ramachandran et al. 2017),
-    composed: its derivatives of every order come from sigmoid's."""
-    return x * sigmoid(x)
+    """x sigmoid(x), the SiLU (Elfwing et al. 2018; "swish" in Ramachandran et al. 2017), on
+    the fused kernel (kernels/silu) where it takes x, else composed from sigmoid."""
+    return _silu(x)
 
 
 def dropout(x, p, training=True, generator=None):

@@ -13,9 +13,9 @@ import minigen as mg
 import minigen.functional as F
 from minigen import backend
 
-KERNELS = ("attention", "causal_conv1d", "conv2d", "coupling", "gelu", "layer_norm",
-           "masked_conv2d")
-NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm")  # their ops compose themselves on CuPy
+KERNELS = ("adam", "attention", "causal_conv1d", "conv2d", "coupling", "gelu", "layer_norm",
+           "masked_conv2d", "silu")
+NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm", "silu")  # their ops compose themselves on CuPy
 
 
 class DeviceArray:
@@ -50,7 +50,7 @@ def test_a_cuda_kernel_is_used_once_its_module_exists(name, monkeypatch):
     assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
 
 
-@pytest.mark.parametrize("name", ["gelu", "layer_norm"])
+@pytest.mark.parametrize("name", ["adam", "gelu", "layer_norm", "silu"])
 def test_dtypes_a_kernel_does_not_take_get_none(name):
     for dtype in (np.float16, np.int64):
         assert backend.kernel(name, np.zeros(3, dtype)) is None
@@ -76,6 +76,7 @@ def test_every_op_on_a_kernel_asks_the_dispatcher(monkeypatch):
     outputs = [F.conv2d(x, t(4, 3, 3, 3)), F.masked_conv2d(x, t(4, 3, 3, 3)),
                F.causal_conv1d(t(2, 3, 6), t(4, 3, 2)), F.attention(q, q, q),
                F.affine_coupling(x, t(2, 3, 5, 5), t(2, 3, 5, 5))[0], mg.gelu(x),
-               F.layer_norm(x, 5)]
+               F.layer_norm(x, 5), F.silu(x)]
     sum(y.sum() for y in outputs).backward()
+    mg.optim.Adam([x]).step()
     assert asked == set(KERNELS)

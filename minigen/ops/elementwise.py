@@ -277,6 +277,34 @@ class GeluDerivative(Function):
         return g * density * (2.0 - x * x)
 
 
+class Silu(Function):
+    """x sigmoid(x) on the silu kernel; its gradient is a node of its own, SiluDerivative,
+    as for Gelu."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return backend.kernel("silu", x).forward(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * SiluDerivative.apply(ctx.inputs[0])
+
+
+class SiluDerivative(Function):
+    """silu'(x) = s (1 + x c), s = sigmoid(x), c = sigmoid(-x); its own derivative is
+    s c (2 + x (c - s))."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return backend.kernel("silu", x).derivative(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        s, c = sigmoid(x), sigmoid(-x)
+        return g * s * c * (2.0 + x * (c - s))
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
@@ -489,6 +517,14 @@ def gelu(x, approximate="none"):
     if backend.kernel("gelu", x.data) is not None:
         return Gelu.apply(x)
     return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+
+
+def silu(x):
+    """x sigmoid(x), the SiLU (Elfwing et al. 2018; "swish" in Ramachandran et al. 2017): on
+    the fused kernel where it takes x, else composed (derivatives from sigmoid's)."""
+    if backend.kernel("silu", x.data) is not None:
+        return Silu.apply(x)
+    return x * sigmoid(x)
 
 
 def clip(x, a_min=None, a_max=None):
