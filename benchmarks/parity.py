@@ -10,7 +10,7 @@ ancestral and 2000 DDIM-50 samples within 10% (ddpm_parity).
     python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
     python -m benchmarks.parity gan|wgan-gp [--steps N] [--seeds 0 1 2] [--keep DIR]
     python -m benchmarks.parity ddpm [--steps N] [--samples N] [--sample-steps S] [--device D]
-                                     [--config KEY=VALUE ...]
+                                     [--config KEY=VALUE ...] [--side minigen|torch|combine]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
@@ -39,10 +39,12 @@ of 11 to 16, PyTorch's realnvp step took a median 0.93 to 1.1 s with PASSIVE and
 without it (its spinning OpenMP workers competing with everything else).
 """
 import argparse
+import json
 import csv
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -496,18 +498,15 @@ def ddpm_bound_check(run, torch_model, x, seed, steps=(0, 1, 10, 100, 500, 999))
     return worst
 
 
-def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, threads=None,
-                device="cpu", keep=None, overrides=None):
-    """Train minigen's ddpm on digits and its PyTorch build from the same initial weights on
-    the same batches, t and eps; compare test_bpd and fid_local of ancestral and DDIM
-    samples (each with its EMA weights)."""
+def ddpm_run(steps, seed, samples, device, out, overrides):
+    """minigen's run of the checked config (its model already holds the initial weights
+    both sides start from) and a function building the PyTorch model of the same shape."""
     from .torch_models.ddpm import DDPM
     config = dict(DDPM_CONFIG, **(overrides or {}))
     if steps is not None:
         config["steps"] = steps
     if samples is not None:
         config["eval_samples"] = samples
-    out = keep or tempfile.mkdtemp(prefix="parity-ddpm-")
     run = trainer.Run("ddpm", "digits", seed, out=out, device=device, config=config)
     ours = run.model
 
@@ -515,12 +514,15 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
         return DDPM(run.spec.shape, run.spec.levels, ours.schedule.betas, ours.variance,
                     ours.vlb_weight, ours.net.channels, ours.net.mults,
                     run.config["groups"], ours.clip_denoised).to(device)
+    return run, build
 
-    torch.manual_seed(seed)
-    torch_model = build()
-    copy_weights(ours, torch_model)
+
+def ddpm_minigen_side(run, build, seed, sample_steps):
+    """Train minigen's ddpm with its own trainer; its test metrics (the full bound, fid_local
+    of ancestral and DDIM samples of the EMA weights) and how long sampling took."""
+    ours = run.model
     print(f"minigen's ddpm on digits, {run.config['steps']} steps, eval_samples "
-          f"{ours.eval_samples} -> {out}", flush=True)
+          f"{ours.eval_samples} -> {run.out}", flush=True)
     run.train(progress=False)
     sampling_calls = timed_sampling(ours)
     metrics = run.finish()
@@ -529,43 +531,108 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
     check = ddpm_bound_check(run, build(), run.x_test[:16], seed)
     print(f"bound terms of minigen's trained (EMA) weights in both models: max relative "
           f"difference {check:.2e}", flush=True)
+    return {"metrics": {"test_bpd": metrics["test_bpd"],
+                        "fid_local_ancestral": metrics["test_fid_local"],
+                        "fid_local_ddim": fid_ddim},
+            "test_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
+            "bound_terms_max_rel_diff_trained_weights": check,
+            "seconds_per_step": metrics["seconds_per_step"],
+            "sampling_seconds": {"ancestral": ancestral_seconds, "ddim": ddim_seconds}}
+
+
+def ddpm_torch_side(run, build, seed, sample_steps, device):
+    """Train the PyTorch build from minigen's initial weights on minigen's batches, t and
+    eps; its test metrics and sampling times, as ddpm_minigen_side's."""
+    torch.manual_seed(seed)
+    torch_model = build()
+    copy_weights(run.model, torch_model)
     print("training torch's ddpm ...", flush=True)
-    ema, torch_sps, curve = train_torch_ddpm(torch_model, run, seed, device)
+    ema, sps, curve = train_torch_ddpm(torch_model, run, seed, device)
     with torch.no_grad():
         for p, shadow in zip(torch_model.parameters(), ema):
             p.copy_(shadow)
-    theirs = torch_ddpm_metrics(torch_model, run, sample_steps, device)
-    mine = {"test_bpd": metrics["test_bpd"], "fid_local_ancestral": metrics["test_fid_local"],
-            "fid_local_ddim": fid_ddim}
-    rel = {k: (mine[k] - theirs[k]) / theirs[k] for k in DDPM_TARGETS}
+    metrics = torch_ddpm_metrics(torch_model, run, sample_steps, device)
+    sampling = {name: metrics.pop(f"sampling_seconds_{name}") for name in ("ancestral", "ddim")}
+    return {"metrics": metrics, "seconds_per_step": sps, "sampling_seconds": sampling,
+            "curve": curve}
+
+
+def ddpm_side_path(seed, side):
+    return common.RESULTS / f"parity-ddpm-digits-{side}-seed{seed}.json"
+
+
+def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, threads=None,
+                device="cpu", keep=None, overrides=None, side="both"):
+    """Train minigen's ddpm on digits and its PyTorch build from the same initial weights on
+    the same batches, t and eps; compare test_bpd and fid_local of ancestral and DDIM
+    samples (each with its EMA weights).
+
+    side "minigen" or "torch" runs one side and writes its figures to
+    parity-ddpm-digits-SIDE-seedS.json, so the two can run at once in two processes (one
+    thread each); side "combine" compares the two files; "both" runs both in turn."""
+    sides = {"both": ("minigen", "torch"), "minigen": ("minigen",), "torch": ("torch",),
+             "combine": ()}[side]
+    out = keep or tempfile.mkdtemp(prefix="parity-ddpm-")
+    run, build = ddpm_run(steps, seed, samples, device, out, overrides)
+    found = {}
+    for name in sides:
+        if name == "minigen":
+            found[name] = ddpm_minigen_side(run, build, seed, sample_steps)
+        else:
+            found[name] = ddpm_torch_side(run, build, seed, sample_steps, device)
+        found[name].update(config=run.config, ddim_sample_steps=sample_steps,
+                           machine=common.machine_info(threads), run=out)
+        if write and side != "both":
+            common.RESULTS.mkdir(exist_ok=True)
+            trainer.write_json(str(ddpm_side_path(seed, name)), found[name])
+            print(f"wrote {ddpm_side_path(seed, name)}")
+    if side == "combine":
+        for name in ("minigen", "torch"):
+            path = ddpm_side_path(seed, name)
+            if not path.exists():
+                sys.exit(f"parity ddpm --side combine: {path} is missing; run --side {name} "
+                         f"first")
+            with open(path) as f:
+                found[name] = json.load(f)
+        if found["minigen"]["config"] != found["torch"]["config"]:
+            sys.exit("parity ddpm --side combine: the two sides ran different configs")
+    if set(found) != {"minigen", "torch"}:
+        return
+    mine, theirs = found["minigen"], found["torch"]
+    rel = {k: (mine["metrics"][k] - theirs["metrics"][k]) / theirs["metrics"][k]
+           for k in DDPM_TARGETS}
     for key, target in DDPM_TARGETS.items():
-        print(f"{key}: minigen {mine[key]:.4f}, torch {theirs[key]:.4f}, relative difference "
-              f"{rel[key]:+.2%} (allowed {target:.0%}: "
+        print(f"{key}: minigen {mine['metrics'][key]:.4f}, torch {theirs['metrics'][key]:.4f}, "
+              f"relative difference {rel[key]:+.2%} (allowed {target:.0%}: "
               f"{'ok' if abs(rel[key]) <= target else 'MISSED'})")
-    sampling = {"ancestral": {"minigen": ancestral_seconds,
-                              "torch": theirs.pop("sampling_seconds_ancestral")},
-                "ddim": {"minigen": ddim_seconds, "torch": theirs.pop("sampling_seconds_ddim")}}
-    print(f"seconds per step: minigen {metrics['seconds_per_step']:.4f}, torch "
-          f"{torch_sps:.4f}")
-    for name, side in sampling.items():
-        print(f"{ours.eval_samples} {name} samples: minigen {side['minigen']:.1f} s, torch "
-              f"{side['torch']:.1f} s (ratio {side['minigen'] / side['torch']:.2f})")
+    print(f"seconds per step: minigen {mine['seconds_per_step']:.4f}, torch "
+          f"{theirs['seconds_per_step']:.4f}")
+    n = mine["config"]["eval_samples"]
+    sampling = {name: {"minigen": mine["sampling_seconds"][name],
+                       "torch": theirs["sampling_seconds"][name]} for name in ("ancestral", "ddim")}
+    for name, both in sampling.items():
+        print(f"{n} {name} samples: minigen {both['minigen']:.1f} s, torch "
+              f"{both['torch']:.1f} s (ratio {both['minigen'] / both['torch']:.2f})")
     print(f"DDIM-{sample_steps} speed-up over ancestral: minigen "
-          f"{ancestral_seconds / ddim_seconds:.1f}x; its fid_local cost: minigen "
-          f"{fid_ddim - mine['fid_local_ancestral']:+.3f}, torch "
-          f"{theirs['fid_local_ddim'] - theirs['fid_local_ancestral']:+.3f}")
+          f"{sampling['ancestral']['minigen'] / sampling['ddim']['minigen']:.1f}x; its "
+          f"fid_local cost: minigen "
+          f"{mine['metrics']['fid_local_ddim'] - mine['metrics']['fid_local_ancestral']:+.3f}, "
+          f"torch "
+          f"{theirs['metrics']['fid_local_ddim'] - theirs['metrics']['fid_local_ancestral']:+.3f}")
     if write:
-        result = {"model": "ddpm", "data": "digits", "seed": seed, "config": run.config,
-                  "ddim_sample_steps": sample_steps, "minigen": mine, "torch": theirs,
-                  "relative_difference": rel, "targets": DDPM_TARGETS,
+        result = {"model": "ddpm", "data": "digits", "seed": seed, "config": mine["config"],
+                  "ddim_sample_steps": sample_steps, "minigen": mine["metrics"],
+                  "torch": theirs["metrics"], "relative_difference": rel,
+                  "targets": DDPM_TARGETS,
                   "meets_target": all(abs(rel[k]) <= t for k, t in DDPM_TARGETS.items()),
-                  "minigen_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
-                  "bound_terms_max_rel_diff_trained_weights": check,
-                  "seconds_per_step": {"minigen": metrics["seconds_per_step"],
-                                       "torch": torch_sps},
-                  "sampling_seconds": sampling,
-                  "torch_curve": curve, "device": device, "run": out,
-                  "machine": common.machine_info(threads)}
+                  "minigen_metrics": mine["test_metrics"],
+                  "bound_terms_max_rel_diff_trained_weights":
+                      mine["bound_terms_max_rel_diff_trained_weights"],
+                  "seconds_per_step": {"minigen": mine["seconds_per_step"],
+                                       "torch": theirs["seconds_per_step"]},
+                  "sampling_seconds": sampling, "torch_curve": theirs["curve"],
+                  "device": device, "run": mine["run"],
+                  "machine": {"minigen": mine["machine"], "torch": theirs["machine"]}}
         common.RESULTS.mkdir(exist_ok=True)
         path = common.RESULTS / "parity-ddpm-digits.json"
         trainer.write_json(str(path), result)
@@ -736,6 +803,11 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="ddpm: both sides' device")
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="ddpm: more config overrides (T=20 for a smoke test)")
+    parser.add_argument("--side", default="both", choices=("both", "minigen", "torch",
+                                                             "combine"),
+                        help="ddpm: one side only (its figures to "
+                        "parity-ddpm-digits-SIDE-seedS.json: the two sides can run at once), "
+                        "or combine the two files")
     args = parser.parse_args(argv)
     threads = common.set_threads(args.threads or os.cpu_count())
     common.keep_freed_memory()
@@ -745,7 +817,7 @@ def main(argv=None):
     if args.model == "ddpm":
         overrides = dict(item.split("=", 1) for item in args.config)
         ddpm_parity(args.steps, args.seed, args.samples, args.sample_steps, not args.no_write,
-                    threads, args.device, args.keep, overrides)
+                    threads, args.device, args.keep, overrides, args.side)
         return
     case = CASES[args.model]()
     default_data = case.data

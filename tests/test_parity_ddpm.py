@@ -100,3 +100,25 @@ def test_samples_agree_from_the_same_draws(sampler, steps, eta):
     gen = Generator(5)
     their = theirs.sample(5, lambda s: gen.normal(s).numpy(), sampler, steps, eta)
     np.testing.assert_allclose(ours.numpy(), their.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_parity_sides_run_apart_and_combine(tmp_path, monkeypatch):
+    """`--side minigen` and `--side torch` (two processes at once in a real run) each write
+    their figures; `--side combine` compares the two files as a run of both sides does."""
+    import json
+
+    from benchmarks import common, parity
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    tiny = dict(steps=3, samples=8, sample_steps=3, overrides=dict(T=8, eval_batch_size=64),
+                threads=1)
+    for side in ("minigen", "torch"):
+        parity.ddpm_parity(side=side, keep=str(tmp_path / side), **tiny)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
+        "parity-ddpm-digits-minigen-seed0.json", "parity-ddpm-digits-torch-seed0.json"]
+    parity.ddpm_parity(side="combine", keep=str(tmp_path / "combine"), **tiny)
+    result = json.loads((tmp_path / "parity-ddpm-digits.json").read_text())
+    assert set(result["relative_difference"]) == set(parity.DDPM_TARGETS)
+    assert result["config"]["steps"] == 3 and result["minigen"]["test_bpd"] > 0
+    # trained apart from the same start and draws: float32 and the bounds' draws apart
+    assert abs(result["relative_difference"]["test_bpd"]) < 0.03
