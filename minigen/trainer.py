@@ -192,6 +192,7 @@ class Run:
         self.train_seconds = 0.0
         self.best = None
         self.period = {}  # key -> [sum, count] of the step logs since log.csv's last row
+        self._log_fields = None  # log.csv's header, once read: a row is appended unread
         self.last_loss = {}  # player -> (step, its last finite loss), for a divergence
 
     def sampler(self, k):
@@ -427,12 +428,15 @@ class Run:
     def _log(self, row):
         """One row of log.csv; a column that appears later (the first evaluation) widens
         the file's header, the earlier rows left empty there."""
-        fields, rows = self._read_log()
+        if self._log_fields is None:
+            self._log_fields = self._read_log()[0]
+        fields = self._log_fields
         new = [k for k in row if k not in fields]
         if new or not fields:
-            self._write_log(fields + new, rows)
+            self._write_log(fields + new, self._read_log()[1])
+            self._log_fields = fields = fields + new
         with open(self.log_path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=fields + new).writerow(row)
+            csv.DictWriter(f, fieldnames=fields).writerow(row)
 
     def _read_log(self):
         """log.csv's header and rows; a last row that a kill cut short is left out."""
@@ -453,6 +457,7 @@ class Run:
         """Rows after the step the run stands at were logged by a session killed after its
         last checkpoint (and a last row may be cut short): the steps it redoes log them
         again."""
+        self._log_fields = None
         fields, rows = self._read_log()
         kept = [row for row in rows if row.get("step", "").isdigit()
                 and int(row["step"]) <= self.step]
