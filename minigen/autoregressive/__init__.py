@@ -17,7 +17,8 @@ transformer, charrnn) are built from these.
     sequence_model.py   SequenceModel, the base of the sequence models (likelihood, naive
                         and cached step-by-step sampling, text windows)
     sequence_layers.py  WaveNet's CausalConv1d and GatedResidualBlock; the Transformer's
-                        Dense, Positions, CausalSelfAttention and TransformerBlock
+                        Dense, Positions, SelfAttention (causal or not) and
+                        TransformerBlock (the MAE's too, with causal=False)
     recurrent.py        LSTM and GRU cells and a stack of them run over time (char-RNN)
     cache.py            SamplingCache, what cached sampling keeps from one step to the next
 """

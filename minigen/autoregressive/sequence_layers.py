@@ -171,24 +171,25 @@ class Positions(nn.Module):
         return self.table[:steps]
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention in which step t attends to steps <= t (Vaswani et al.
-    2017, section 3.2): one Linear gives queries, keys and values for all heads,
-    F.attention(causal=True) mixes them, one Linear projects the heads back."""
+class SelfAttention(nn.Module):
+    """Multi-head self-attention (Vaswani et al. 2017, section 3.2): one Linear gives
+    queries, keys and values for all heads, F.attention mixes them (with causal=True step t
+    attends to steps <= t only; without, every step to every step, as in a ViT's block),
+    one Linear projects the heads back."""
 
-    def __init__(self, d_model, heads, generator=None):
+    def __init__(self, d_model, heads, generator=None, causal=False):
         super().__init__()
         if d_model % heads:
-            raise ValueError(f"CausalSelfAttention: d_model={d_model} is not divisible by "
+            raise ValueError(f"{type(self).__name__}: d_model={d_model} is not divisible by "
                              f"heads={heads}")
-        self.heads = heads
+        self.heads, self.causal = heads, causal
         self.qkv = Dense(d_model, 3 * d_model, generator)
         self.out = Dense(d_model, d_model, generator)
 
     def forward(self, h):
         n, steps, d = h.shape
         q, k, v = self._heads(h)
-        mixed = F.attention(q, k, v, causal=True)
+        mixed = F.attention(q, k, v, causal=self.causal)
         return self.out(mixed.transpose(0, 2, 1, 3).reshape(n, steps, d))
 
     def _heads(self, h):
@@ -202,6 +203,8 @@ class CausalSelfAttention(nn.Module):
         step t join those of the earlier steps in `cache` (a step's keys and values never
         change once computed), and its query attends to all of them, steps <= t, as the
         causal mask lets it in forward."""
+        if not self.causal:
+            raise ValueError(f"{type(self).__name__}.at: step by step needs causal=True")
         n, _, d = h.shape
         q, k, v = self._heads(h)
         xp = backend.xp_of(k.data)
@@ -213,14 +216,22 @@ class CausalSelfAttention(nn.Module):
         return self.out(mixed.transpose(0, 2, 1, 3).reshape(n, 1, d))
 
 
+class CausalSelfAttention(SelfAttention):
+    """SelfAttention with causal=True: step t attends to steps <= t."""
+
+    def __init__(self, d_model, heads, generator=None):
+        super().__init__(d_model, heads, generator, causal=True)
+
+
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm block (as GPT-2; Xiong et al. 2020):
-    h = h + attention(LN(h)),  h = h + W_2 GELU(W_1 LN(h))."""
+    h = h + attention(LN(h)),  h = h + W_2 GELU(W_1 LN(h)); causal by default, and with
+    causal=False the ViT block (every step attends to every step)."""
 
-    def __init__(self, d_model, heads, mlp, generator=None):
+    def __init__(self, d_model, heads, mlp, generator=None, causal=True):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attention = CausalSelfAttention(d_model, heads, generator)
+        self.attention = SelfAttention(d_model, heads, generator, causal)
         self.norm2 = nn.LayerNorm(d_model)
         self.fc1 = Dense(d_model, mlp, generator)
         self.fc2 = Dense(mlp, d_model, generator)

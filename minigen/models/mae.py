@@ -22,10 +22,10 @@ import numpy as np
 from .. import backend
 from .. import nn
 from ..autograd import tensor
-from ..autoregressive.sequence_layers import Dense, sinusoidal_positions
+from ..autoregressive.sequence_layers import Dense, TransformerBlock, sinusoidal_positions
 from ..representation.model import AUGMENT, AUGMENT_RANGES, IMAGES
 from ..representation.selfsupervised import SelfSupervisedModel
-from ..representation.vit import (Block, masked_patch_loss, patchify, random_masking,
+from ..representation.vit import (masked_patch_loss, patchify, random_masking,
                                   visible_count)
 from ..ops import concatenate
 from . import register
@@ -59,8 +59,9 @@ class MAE(SelfSupervisedModel):
         patch_dim = c * self.patch ** 2
         self.embedding = Dense(patch_dim, int(dim), generator)
         self.register_buffer("positions", tensor(sinusoidal_positions(self.patches, dim)))
-        self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio * dim, generator)
-                                     for _ in range(int(depth))])
+        self.blocks = nn.ModuleList([
+            TransformerBlock(dim, heads, mlp_ratio * dim, generator, causal=False)
+            for _ in range(int(depth))])
         self.norm = nn.LayerNorm(dim)
         self.decoder_embedding = Dense(int(dim), int(decoder_dim), generator)
         self.mask_token = nn.Parameter(np.zeros((1, 1, decoder_dim), np.float32))
@@ -68,7 +69,8 @@ class MAE(SelfSupervisedModel):
         self.register_buffer("decoder_positions",
                              tensor(sinusoidal_positions(self.patches, decoder_dim)))
         self.decoder_blocks = nn.ModuleList([
-            Block(decoder_dim, heads, mlp_ratio * decoder_dim, generator)
+            TransformerBlock(decoder_dim, heads, mlp_ratio * decoder_dim, generator,
+                             causal=False)
             for _ in range(int(decoder_depth))])
         self.decoder_norm = nn.LayerNorm(decoder_dim)
         self.prediction = Dense(int(decoder_dim), patch_dim, generator)

@@ -1,16 +1,13 @@
 """The masked autoencoder's pieces (He et al. 2022, "Masked Autoencoders Are Scalable Vision
-Learners"): images as sequences of patches, the random masking of patches, a Transformer
-block without a causal mask (every patch attends to every other, through F.attention), and
-the loss on the masked patches alone.
+Learners"): images as sequences of patches, the random masking of patches and the loss on
+the masked patches alone. The Transformer block is the autoregressive models' one without
+its causal mask (autoregressive/sequence_layers.py: TransformerBlock(..., causal=False):
+every patch attends to every other, through F.attention).
 """
 import numpy as np
 
 from .. import backend
-from .. import functional as F
-from .. import nn
 from ..autograd import tensor
-from ..autoregressive.sequence_layers import Dense
-from ..ops import gelu
 
 
 def patchify(y, patch):
@@ -54,40 +51,3 @@ def masked_patch_loss(predicted, target, masked):
     mask = tensor(backend.to_device(np.asarray(masked), predicted.device))
     per_patch = ((predicted - tensor(target)) ** 2).mean(axis=2)
     return (per_patch * mask).sum() / mask.sum()
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention over all steps (Vaswani et al. 2017, sec. 3.2), on the
-    attention kernel F.attention with no mask."""
-
-    def __init__(self, d_model, heads, generator=None):
-        super().__init__()
-        if d_model % heads:
-            raise ValueError(f"SelfAttention: dim={d_model} is not divisible by "
-                             f"heads={heads}")
-        self.heads = heads
-        self.qkv = Dense(d_model, 3 * d_model, generator)
-        self.out = Dense(d_model, d_model, generator)
-
-    def forward(self, h):
-        n, steps, d = h.shape
-        qkv = self.qkv(h).reshape(n, steps, 3, self.heads, d // self.heads)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-        mixed = F.attention(q, k, v)
-        return self.out(mixed.transpose(0, 2, 1, 3).reshape(n, steps, d))
-
-
-class Block(nn.Module):
-    """The ViT block (pre-LayerNorm): h = h + attention(LN(h)), h = h + MLP(LN(h))."""
-
-    def __init__(self, d_model, heads, mlp, generator=None):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.attention = SelfAttention(d_model, heads, generator)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.fc1 = Dense(d_model, mlp, generator)
-        self.fc2 = Dense(mlp, d_model, generator)
-
-    def forward(self, h):
-        h = h + self.attention(self.norm1(h))
-        return h + self.fc2(gelu(self.fc1(self.norm2(h))))
