@@ -143,6 +143,30 @@ def train_step(loss, optimizer):
     return step
 
 
+def fwd_bwd(side, inputs, grad_output, forward):
+    """One forward and backward pass on `side` ("minigen" or "torch"): the arrays `inputs`
+    become that side's tensors (gradients wanted), `forward(*tensors)` computes the output,
+    and the returned step() gives the output and its gradients for the inputs given
+    `grad_output`, as that side's tensors."""
+    if side == "minigen":
+        import minigen as lib
+
+        def grad(y, xs, g):
+            return lib.grad(y, xs, grad_outputs=g)
+    else:
+        import torch as lib
+
+        def grad(y, xs, g):
+            return lib.autograd.grad(y, xs, g)
+    xs = [lib.tensor(a, requires_grad=True) for a in inputs]
+    g = lib.tensor(grad_output)
+
+    def step():
+        y = forward(*xs)
+        return (y,) + tuple(grad(y, xs, g))
+    return step
+
+
 def check_close(what, ours, theirs, rtol, atol):
     """Both sides must agree before they are timed; a mismatch stops the benchmark."""
     ours, theirs = np.asarray(ours), np.asarray(theirs)

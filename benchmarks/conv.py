@@ -93,34 +93,22 @@ def call(case, side):
     x0, w0, b0, g0 = operands(case)
     masked = case.kind == "masked_conv2d"
     if side == "minigen":
-        import minigen as mg
         from minigen.ops import conv
-        x, w, b = (mg.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-        g = mg.tensor(g0)
         op = partial(conv.masked_conv2d, mask_type=case.mask_type) if masked else \
             partial(getattr(conv, case.kind), stride=case.stride, padding=case.padding)
-
-        def step():
-            y = op(x, w, b)
-            return (y,) + mg.grad(y, [x, w, b], grad_outputs=g)
-        return step
-
-    import torch
-    import torch.nn.functional as TF
-    x, w, b = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-    g = torch.tensor(g0)
-    if masked:
+    elif masked:
+        import torch
+        import torch.nn.functional as TF
         from minigen.kernels import masked_conv2d as masked_kernel
         mask = torch.tensor(masked_kernel.mask(case.out_channels, case.x_shape[1],
                                                case.kernel, case.mask_type))
 
-    def step():
-        if masked:
-            y = TF.conv2d(x, w * mask, b, padding=case.padding)
-        else:
-            y = getattr(TF, case.kind)(x, w, b, stride=case.stride, padding=case.padding)
-        return (y,) + torch.autograd.grad(y, [x, w, b], g)
-    return step
+        def op(x, w, b):
+            return TF.conv2d(x, w * mask, b, padding=case.padding)
+    else:
+        import torch.nn.functional as TF
+        op = partial(getattr(TF, case.kind), stride=case.stride, padding=case.padding)
+    return common.fwd_bwd(side, (x0, w0, b0), g0, op)
 
 
 def reference(case):

@@ -39,25 +39,16 @@ def causal_conv_call(dilation, side, shape=K3_SHAPE):
     w and b, as that side's tensors."""
     x0, w0, b0, g0 = causal_conv_operands(shape)
     if side == "minigen":
-        import minigen as mg
         from minigen.ops.causal import causal_conv1d
-        x, w, b = (mg.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-        g = mg.tensor(g0)
 
-        def step():
-            y = causal_conv1d(x, w, b, dilation=dilation)
-            return (y,) + mg.grad(y, [x, w, b], grad_outputs=g)
-        return step
+        def op(x, w, b):
+            return causal_conv1d(x, w, b, dilation=dilation)
+    else:
+        import torch.nn.functional as TF
 
-    import torch
-    import torch.nn.functional as TF
-    x, w, b = (torch.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-    g = torch.tensor(g0)
-
-    def step():
-        y = TF.conv1d(TF.pad(x, (dilation, 0)), w, b, dilation=dilation)
-        return (y,) + torch.autograd.grad(y, [x, w, b], g)
-    return step
+        def op(x, w, b):
+            return TF.conv1d(TF.pad(x, (dilation, 0)), w, b, dilation=dilation)
+    return common.fwd_bwd(side, (x0, w0, b0), g0, op)
 
 
 def causal_conv_reference(dilation, shape=K3_SHAPE):
@@ -83,25 +74,16 @@ def attention_call(shape, side):
     """One K4 fwd+bwd on `side`: the output and the gradients for q, k and v."""
     q0, k0, v0, g0 = attention_operands(shape)
     if side == "minigen":
-        import minigen as mg
         from minigen.ops.attention import attention
-        q, k, v = (mg.tensor(a, requires_grad=True) for a in (q0, k0, v0))
-        g = mg.tensor(g0)
 
-        def step():
-            out = attention(q, k, v, causal=True)
-            return (out,) + mg.grad(out, [q, k, v], grad_outputs=g)
-        return step
+        def op(q, k, v):
+            return attention(q, k, v, causal=True)
+    else:
+        from torch.nn.functional import scaled_dot_product_attention
 
-    import torch
-    import torch.nn.functional as TF
-    q, k, v = (torch.tensor(a, requires_grad=True) for a in (q0, k0, v0))
-    g = torch.tensor(g0)
-
-    def step():
-        out = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return (out,) + torch.autograd.grad(out, [q, k, v], g)
-    return step
+        def op(q, k, v):
+            return scaled_dot_product_attention(q, k, v, is_causal=True)
+    return common.fwd_bwd(side, (q0, k0, v0), g0, op)
 
 
 def attention_reference(shape):

@@ -48,6 +48,7 @@ from numba.extending import overload
 
 # a shared building block, not a copy: Cephes' expf that LLVM vectorises
 from ..fastmath import fast_exp
+from .. import unary
 from . import reference
 
 PARALLEL_MIN = 1 << 14  # elements
@@ -143,22 +144,15 @@ def _derivative_serial(x, out):
         out[i] = _gelu_derivative(x[i])
 
 
-def _run(parallel, serial, x):
-    flat = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty_like(flat)
-    (parallel if flat.size >= PARALLEL_MIN else serial)(flat, out)
-    return out.reshape(x.shape)
-
-
 def forward(x):
     """gelu(x) = x Phi(x), like x."""
     if reference.check(x) == np.float64:
         return reference.forward(x)
-    return _run(_forward_parallel, _forward_serial, x)
+    return unary.run(_forward_parallel, _forward_serial, x, PARALLEL_MIN)
 
 
 def derivative(x):
     """gelu'(x) = Phi(x) + x phi(x), like x."""
     if reference.check(x) == np.float64:
         return reference.derivative(x)
-    return _run(_derivative_parallel, _derivative_serial, x)
+    return unary.run(_derivative_parallel, _derivative_serial, x, PARALLEL_MIN)

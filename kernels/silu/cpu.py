@@ -26,6 +26,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ..fastmath import fast_exp
+from .. import unary
 from . import reference
 
 PARALLEL_MIN = 1 << 14  # elements
@@ -72,22 +73,15 @@ def _derivative_serial(x, out):
         out[i] = s * (np.float32(1.0) + x[i] * c)
 
 
-def _run(parallel, serial, x):
-    flat = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty_like(flat)
-    (parallel if flat.size >= PARALLEL_MIN else serial)(flat, out)
-    return out.reshape(x.shape)
-
-
 def forward(x):
     """silu(x) = x sigmoid(x), like x."""
     if reference.check(x) == np.float64:
         return reference.forward(x)
-    return _run(_forward_parallel, _forward_serial, x)
+    return unary.run(_forward_parallel, _forward_serial, x, PARALLEL_MIN)
 
 
 def derivative(x):
     """silu'(x) = sigmoid(x) (1 + x sigmoid(-x)), like x."""
     if reference.check(x) == np.float64:
         return reference.derivative(x)
-    return _run(_derivative_parallel, _derivative_serial, x)
+    return unary.run(_derivative_parallel, _derivative_serial, x, PARALLEL_MIN)

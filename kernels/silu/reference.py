@@ -9,13 +9,12 @@ same signatures as cpu.py.
 import numpy as np
 import scipy.special
 
+from .. import unary
+
 
 def check(x):
     """x's dtype, after checking that x is a float32 or float64 NumPy array."""
-    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"silu: expected a float32 or float64 NumPy array, got "
-                        f"{type(x).__name__} of dtype {getattr(x, 'dtype', None)}")
-    return x.dtype
+    return unary.check(x, "silu")
 
 
 def forward(x):
