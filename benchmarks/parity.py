@@ -10,7 +10,8 @@ ancestral and 2000 DDIM-50 samples within 10% (ddpm_parity).
     python -m benchmarks.parity MODEL [--steps N] [--data NAME] [--seed S] [--threads T] [--no-write]
     python -m benchmarks.parity gan|wgan-gp [--steps N] [--seeds 0 1 2] [--keep DIR]
     python -m benchmarks.parity ddpm [--steps N] [--samples N] [--sample-steps S] [--device D]
-                                     [--config KEY=VALUE ...] [--side minigen|torch|combine]
+                                     [--config KEY=VALUE ...]
+                                     [--side both|minigen|torch|combine|apart]
 
 "The same way" means: the same initial weights (minigen's, copied into PyTorch by name
 before either side trains), the same batches in the same order (minigen.data.BatchSampler
@@ -44,8 +45,10 @@ import csv
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -639,6 +642,33 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
         print(f"wrote {path}")
 
 
+def ddpm_apart(argv):
+    """`--side apart`: this command's two sides in two processes at once, one thread each
+    (each logs to the console with its side's name in front), then `--side combine`."""
+    kept = [a for a in argv if a not in ("--side", "apart", "--side=apart")]
+    base = [sys.executable, "-m", "benchmarks.parity"] + kept + ["--threads", "1"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    children = {side: subprocess.Popen(base + ["--side", side], cwd=root, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for side in ("minigen", "torch")}
+    threads = {side: threading.Thread(target=_echo, args=(side, child.stdout))
+               for side, child in children.items()}
+    for thread in threads.values():
+        thread.start()
+    codes = {side: child.wait() for side, child in children.items()}
+    for thread in threads.values():
+        thread.join()
+    failed = [side for side, code in codes.items() if code]
+    if failed:
+        return f"parity ddpm --side apart: the {' and '.join(failed)} side failed"
+    return subprocess.run(base + ["--side", "combine"], cwd=root).returncode
+
+
+def _echo(side, stream):
+    for line in stream:
+        print(f"[{side}] {line}", end="", flush=True)
+
+
 CASES = {"realnvp": realnvp_case, "made": made_case, "pixelcnn": pixelcnn_case,
          "gated-pixelcnn": gated_pixelcnn_case, "wavenet": wavenet_case,
          "transformer": transformer_case, "vae": vae_case}
@@ -804,11 +834,16 @@ def main(argv=None):
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="ddpm: more config overrides (T=20 for a smoke test)")
     parser.add_argument("--side", default="both", choices=("both", "minigen", "torch",
-                                                             "combine"),
+                                                             "combine", "apart"),
                         help="ddpm: one side only (its figures to "
                         "parity-ddpm-digits-SIDE-seedS.json: the two sides can run at once), "
-                        "or combine the two files")
+                        "combine the two files, or apart: both sides at once in two "
+                        "processes of one thread each, then combine")
     args = parser.parse_args(argv)
+    if args.model == "ddpm" and args.side == "apart":
+        if args.no_write:
+            parser.error("--side apart combines the two sides' files: drop --no-write")
+        sys.exit(ddpm_apart(argv if argv is not None else sys.argv[1:]))
     threads = common.set_threads(args.threads or os.cpu_count())
     common.keep_freed_memory()
     if args.model in GAN_CASES:
