@@ -29,8 +29,23 @@ def lift(value, like):
     elif isinstance(value, (int, bool)):
         dtype = like.dtype
     else:
-        dtype = None
-    return Tensor._make(backend.xp_of(like.data).asarray(value, dtype=dtype), False, None)
+        return Tensor._make(backend.xp_of(like.data).asarray(value), False, None)
+    if not isinstance(like.data, np.ndarray):
+        return Tensor._make(backend.xp_of(like.data).asarray(value, dtype=dtype), False, None)
+    # a NumPy scalar's 0-d array is made once and shared, read-only (a write raises instead
+    # of changing every later x * 0.5): np.asarray of a scalar costs about what the op does
+    key = (type(value), value, dtype)
+    array = _SCALARS.get(key)
+    if array is None:
+        array = np.asarray(value, dtype=dtype)
+        array.flags.writeable = False
+        if value == value and len(_SCALARS) < _SCALARS_KEPT:  # NaN never compares equal
+            _SCALARS[key] = array
+    return Tensor._make(array, False, None)
+
+
+_SCALARS = {}  # (type, value, dtype) -> read-only 0-d array, for lift
+_SCALARS_KEPT = 4096
 
 
 def constant(array):
