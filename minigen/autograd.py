@@ -276,34 +276,45 @@ class ToDevice(Function):
 
 
 def _topological_order(roots):
-    """Tensors that require grad, reachable from `roots`, inputs before outputs."""
+    """Tensors that require grad, reachable from `roots`, inputs before outputs (a
+    depth-first post-order: each tensor after all of its inputs)."""
     order, seen = [], set()
-    stack = [(r, False) for r in roots]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
+    for root in reversed(roots):  # the last root first, as a stack of them would
+        if root in seen:
             continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        node = t._node
-        if node is not None:
-            if node.inputs is None:
-                raise RuntimeError("backward through a graph that was already freed by an "
-                                   "earlier backward; pass retain_graph=True to that one")
-            stack.extend((x, False) for x in node.inputs
-                         if x._requires_grad and id(x) not in seen)
+        seen.add(root)
+        stack = [(root, _grad_inputs(root))]
+        while stack:
+            t, pending = stack[-1]
+            if pending:
+                x = pending.pop()  # the last input first, as a stack of them would
+                if x not in seen:
+                    seen.add(x)
+                    stack.append((x, _grad_inputs(x)))
+            else:
+                stack.pop()
+                order.append(t)
     return order
+
+
+def _grad_inputs(t):
+    """The inputs of t's node that require grad (a list to pop from; none for a leaf)."""
+    node = t._node
+    if node is None:
+        return []
+    if node.inputs is None:
+        raise RuntimeError("backward through a graph that was already freed by an earlier "
+                           "backward; pass retain_graph=True to that one")
+    return [x for x in node.inputs if x._requires_grad]
 
 
 def _accumulate(grads, x, g):
     """Add gradient g into grads[x], first summing away broadcasting and fixing the dtype."""
-    if g.shape != x.shape:
-        g = unbroadcast(g, x.shape)
-    if g.dtype != x.dtype:
-        g = g.astype(x.dtype)
+    data = x.data  # the arrays' attributes, not the Tensor properties: this runs per node
+    if g.data.shape != data.shape:
+        g = unbroadcast(g, data.shape)
+    if g.data.dtype != data.dtype:
+        g = g.astype(data.dtype)
     prev = grads.get(x)
     grads[x] = g if prev is None else prev + g
 
