@@ -211,14 +211,11 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
         state["step"] += 1
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        # the fused kernel where it takes the arrays (kernels/adam: the same bits), else its
+        # the fused kernel where it takes the dtype (kernels/adam: the same bits), else its
         # reference, the update written out in array operations
-        fused = backend.kernel("adam", p)
-        if fused is None or g.dtype != p.dtype or not all(
-                a.flags.c_contiguous for a in (p, m, v)):
-            fused = adam_kernels.reference
-        fused.update(p, g, m, v, lr, beta1, beta2, group["eps"], state["step"], wd,
-                     self.decoupled_weight_decay)
+        version = backend.kernel("adam", p) or adam_kernels.reference
+        version.update(p, g, m, v, lr, beta1, beta2, group["eps"], state["step"], wd,
+                       self.decoupled_weight_decay)
 
 
 class AdamW(Adam):

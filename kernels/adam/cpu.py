@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import reference
+
 PARALLEL_MIN = 1 << 16  # elements
 
 
@@ -55,8 +57,12 @@ def _serial(p, g, m, v, keep, wd, c1, beta2, c2, bias2, eps, step_size):
 
 def update(p, g, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0, decoupled=False):
     """Change p, m and v in place for Adam step `step` (1 for the first) from gradient g:
-    reference.update's result, bit for bit. p, m and v must be C-contiguous arrays of one
-    float dtype; g is made one (a copy only where it is not)."""
+    reference.update's result, bit for bit. The fused loop takes C-contiguous p, m and v
+    of one float dtype (g is made one: a copy only where it is not); other arrays, or a g
+    of another dtype, go to reference.update itself."""
+    if g.dtype != p.dtype or not all(a.flags.c_contiguous for a in (p, m, v)):
+        return reference.update(p, g, m, v, lr, beta1, beta2, eps, step, weight_decay,
+                                decoupled)
     dtype = p.dtype.type
     g = np.ascontiguousarray(g, dtype=dtype)
     flat = [a.reshape(-1) for a in (p, g, m, v)]
