@@ -22,7 +22,7 @@ from .ops import conv as _conv
 from .ops.attention import attention
 from .ops.causal import causal_conv1d
 from .ops.conv import masked_conv2d
-from .ops.elementwise import constant, lift, silu as _silu
+from .ops.elementwise import constant, lift, silu  # noqa: F401 (F.silu)
 from .ops.flow import actnorm, affine_coupling, invertible_conv1x1
 from .ops.normalize import normalize
 from .ops.unfold import Unfold
@@ -143,12 +143,6 @@ def upsample_nearest(x, scale_factor):
     x = reshape(x, x.shape[:2] + tuple(d for n in spatial for d in (n, 1)))
     x = x.broadcast_to(x.shape[:2] + tuple(d for n, s in zip(spatial, scales) for d in (n, s)))
     return reshape(x, x.shape[:2] + tuple(n * s for n, s in zip(spatial, scales)))
-
-
-def silu(x):
-    """x sigmoid(x), the SiLU (Elfwing et al. 2018; "swish" in Ramachandran et al. 2017), on
-    the fused kernel (kernels/silu) where it takes x, else composed from sigmoid."""
-    return _silu(x)
 
 
 def dropout(x, p, training=True, generator=None):
