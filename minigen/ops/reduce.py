@@ -36,8 +36,9 @@ class Sum(Function):
         ctx.axes = normalize_axes(axis, x.ndim, "sum")
         if x.dtype == np.float32:
             # NumPy adds rows one by one along a non-contiguous axis: in float32 a batch of
-            # 20,000 already loses four digits, so accumulate in float64
-            return x.sum(axis=ctx.axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
+            # 20,000 already loses four digits, so accumulate in float64, which
+            # kernels/sum does several times faster than NumPy's casting sum
+            return backend.kernel("sum", x).sum_axes(x, ctx.axes, keepdims)
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
