@@ -403,6 +403,38 @@ def compare(path_a, path_b, tolerance=TOLERANCE):
     return lines, ok
 
 
+def markdown(path_a, path_b, tolerance=TOLERANCE):
+    """The README's table of two runs: each side's median in both, both ratios with their
+    rounds' range, how far run 2 moved from run 1, the target; then the machine and load
+    line of each run."""
+    a, b = (json.load(open(p)) for p in (path_a, path_b))
+    rows_b = {r["id"]: r for r in b["rows"]}
+    lines = ["| benchmark | minigen, run 1 / 2 | PyTorch, run 1 / 2 | ratio run 1 | ratio run 2 "
+             "| run 2 against 1 | target |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for ra in a["rows"]:
+        rb = rows_b.get(ra["id"])
+        if rb is None:
+            continue
+        rel = rb["ratio"] / ra["ratio"] - 1.0
+        moved = f"{rel:+.1%}" + ("" if abs(rel) <= tolerance else " (differs)")
+        if not (ra["valid"] and rb["valid"]):
+            moved += " (INVALID run)"
+        lines.append(
+            f"| {ra['name']} | {ra['minigen']:.4g} / {rb['minigen']:.4g} {ra['unit']} | "
+            f"{ra['torch']:.4g} / {rb['torch']:.4g} {ra['unit']} | "
+            f"{ra['ratio']:.2f} ({ra['spread'][0]:.2f}-{ra['spread'][1]:.2f}) | "
+            f"{rb['ratio']:.2f} ({rb['spread'][0]:.2f}-{rb['spread'][1]:.2f}) | {moved} | "
+            + ("" if ra["target"] is None else f"<= {ra['target']}") + " |")
+    for name, run in (("run 1", a), ("run 2", b)):
+        m, rows = run["machine"], run["rows"]
+        lines.append(f"\n{name}: {m['cpu']}, {m['cores_available']} cores, {m['threads']} "
+                     f"threads each, {m['date']}, commit {m['minigen_commit'][:7]}"
+                     f"{' (modified)' if m.get('minigen_modified') else ''}; load average "
+                     f"{rows[0]['load_before']:.2f} before the first case, "
+                     f"{max(r['load_after'] for r in rows):.2f} at most after one")
+    return "\n".join(lines)
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -414,6 +446,8 @@ def parse(argv):
     cmp_.add_argument("a")
     cmp_.add_argument("b")
     cmp_.add_argument("--tolerance", type=float, default=TOLERANCE)
+    cmp_.add_argument("--markdown", action="store_true",
+                      help="also print the two runs as the README's table")
     for p in (parser, kid):
         p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
         p.add_argument("--samples", type=int, default=7,
@@ -444,6 +478,8 @@ def main(argv=None):
     if args.command == "compare":
         lines, ok = compare(args.a, args.b, args.tolerance)
         print("\n".join(lines))
+        if args.markdown:
+            print("\n" + markdown(args.a, args.b, args.tolerance) + "\n")
         print("every ratio repeats within " + f"{args.tolerance:.0%}" if ok else
               f"NOT every ratio repeats within {args.tolerance:.0%}")
         return 0 if ok else 1

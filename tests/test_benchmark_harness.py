@@ -79,6 +79,26 @@ def test_compare_holds_every_ratio_to_ten_percent(tmp_path):
     assert not harness.compare(a, d)[1]
 
 
+def test_markdown_shows_both_runs_and_marks_what_moved(tmp_path):
+    def results(path, ratio, minigen, load_before):
+        row = {"id": "M1", "name": "M1 made", "unit": "ms", "minigen": minigen,
+               "torch": minigen / ratio, "ratio": ratio, "spread": [ratio - 0.1, ratio + 0.1],
+               "target": 1.1, "valid": True, "load_before": load_before, "load_after": 1.4}
+        machine = {"cpu": "Some CPU", "cores_available": 2, "threads": 2, "date": "today",
+                   "minigen_commit": "0123456789abcdef"}
+        path.write_text(json.dumps({"machine": machine, "rows": [row]}))
+        return str(path)
+
+    a = results(tmp_path / "a.json", 1.50, 6.0, 0.21)
+    b = results(tmp_path / "b.json", 1.80, 7.0, 0.33)
+    table = harness.markdown(a, b)
+    assert "| M1 made | 6 / 7 ms | 4 / 3.889 ms | 1.50 (1.40-1.60) | 1.80 (1.70-1.90) | " \
+        "+20.0% (differs) | <= 1.1 |" in table
+    assert "run 1: Some CPU, 2 cores, 2 threads each, today, commit 0123456; load " \
+        "average 0.21 before the first case" in table
+    assert "0.33 before" in table
+
+
 def test_too_few_samples_or_rounds_are_refused():
     with pytest.raises(SystemExit):
         harness.parse(["--samples", "3"])
