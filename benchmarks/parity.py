@@ -520,10 +520,22 @@ def ddpm_run(steps, seed, samples, device, out, overrides):
     return run, build
 
 
-def ddpm_minigen_side(run, build, seed, sample_steps):
+def ddpm_minigen_side(run, build, seed, sample_steps, resume=False):
     """Train minigen's ddpm with its own trainer; its test metrics (the full bound, fid_local
-    of ancestral and DDIM samples of the EMA weights) and how long sampling took."""
+    of ancestral and DDIM samples of the EMA weights) and how long sampling took. With
+    `resume`, training continues from the checkpoint in the run's folder (--keep), if it holds
+    one of the same config: after a kill, or to evaluate a finished training again."""
     ours = run.model
+    if resume and os.path.exists(run.checkpoint_path):
+        from minigen import checkpoint
+        state = checkpoint.load(run.checkpoint_path)
+        differs = [k for k in DDPM_CONFIG if state["config"].get(k) != run.config[k]]
+        if differs or state["seed"] != run.seed:
+            sys.exit(f"parity ddpm --resume: {run.checkpoint_path} holds another run "
+                     f"(seed {state['seed']}, {', '.join(differs) or 'same config'})")
+        run.restore(state)
+        print(f"resumed minigen's run at step {run.step} from {run.checkpoint_path}",
+              flush=True)
     print(f"minigen's ddpm on digits, {run.config['steps']} steps, eval_samples "
           f"{ours.eval_samples} -> {run.out}", flush=True)
     run.train(progress=False)
@@ -565,7 +577,7 @@ def ddpm_side_path(seed, side):
 
 
 def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, threads=None,
-                device="cpu", keep=None, overrides=None, side="both"):
+                device="cpu", keep=None, overrides=None, side="both", resume=False):
     """Train minigen's ddpm on digits and its PyTorch build from the same initial weights on
     the same batches, t and eps; compare test_bpd and fid_local of ancestral and DDIM
     samples (each with its EMA weights).
@@ -580,7 +592,7 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
     found = {}
     for name in sides:
         if name == "minigen":
-            found[name] = ddpm_minigen_side(run, build, seed, sample_steps)
+            found[name] = ddpm_minigen_side(run, build, seed, sample_steps, resume)
         else:
             found[name] = ddpm_torch_side(run, build, seed, sample_steps, device)
         found[name].update(config=run.config, ddim_sample_steps=sample_steps,
@@ -839,7 +851,12 @@ def main(argv=None):
                         "parity-ddpm-digits-SIDE-seedS.json: the two sides can run at once), "
                         "combine the two files, or apart: both sides at once in two "
                         "processes of one thread each, then combine")
+    parser.add_argument("--resume", action="store_true",
+                        help="ddpm: minigen's side continues from the checkpoint in --keep "
+                        "DIR (a killed run, or a finished training to evaluate again)")
     args = parser.parse_args(argv)
+    if args.resume and not (args.model == "ddpm" and args.keep):
+        parser.error("--resume is for ddpm and needs --keep DIR, where the run was kept")
     if args.model == "ddpm" and args.side == "apart":
         if args.no_write:
             parser.error("--side apart combines the two sides' files: drop --no-write")
@@ -852,7 +869,7 @@ def main(argv=None):
     if args.model == "ddpm":
         overrides = dict(item.split("=", 1) for item in args.config)
         ddpm_parity(args.steps, args.seed, args.samples, args.sample_steps, not args.no_write,
-                    threads, args.device, args.keep, overrides, args.side)
+                    threads, args.device, args.keep, overrides, args.side, args.resume)
         return
     case = CASES[args.model]()
     default_data = case.data
