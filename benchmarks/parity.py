@@ -57,7 +57,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from minigen import data, trainer  # noqa: E402
+from minigen import checkpoint, data, trainer  # noqa: E402
 from minigen.autograd import no_grad, tensor  # noqa: E402
 
 from . import common  # noqa: E402
@@ -527,7 +527,6 @@ def ddpm_minigen_side(run, build, seed, sample_steps, resume=False):
     one of the same config: after a kill, or to evaluate a finished training again."""
     ours = run.model
     if resume and os.path.exists(run.checkpoint_path):
-        from minigen import checkpoint
         state = checkpoint.load(run.checkpoint_path)
         differs = [k for k in DDPM_CONFIG if state["config"].get(k) != run.config[k]]
         if differs or state["seed"] != run.seed:
@@ -572,6 +571,57 @@ def ddpm_torch_side(run, build, seed, sample_steps, device):
             "curve": curve}
 
 
+def ddpm_sampling_speed(run, build, seed, sample_steps, device, rounds=3):
+    """Both sides' sampling time per network call, taken apart from the parity run's own
+    sampling (whose two sides may have run at different times or threads): the trained EMA
+    weights of minigen's kept run in both models, then `rounds` rounds that alternate which
+    side goes first, each side drawing one batch of 500 images with DDIM on `sample_steps`
+    steps (a step is one U-Net call and a few elementwise ops, as an ancestral step), at the
+    same threads in this one process. Seconds per step, median over the rounds, and the
+    time 2000 ancestral samples (4 batches x T steps) take at that rate."""
+    from minigen.diffusion.model import EVALUATION_SEED, SAMPLE_BATCH
+    from minigen.random import Generator
+    ours = run.model
+    torch_model = build()
+    with run.evaluation_weights():
+        copy_weights(ours, torch_model)
+    torch_model.eval()
+    ours.eval()
+
+    def minigen_batch():
+        with run.evaluation_weights():
+            ours.sample_with(SAMPLE_BATCH, Generator(EVALUATION_SEED), "ddim", sample_steps, 0.0)
+
+    def torch_batch():
+        generator = Generator(EVALUATION_SEED)
+        with torch.no_grad():
+            torch_model.sample(SAMPLE_BATCH, lambda shape: generator.normal(shape).numpy(),
+                               "ddim", sample_steps, 0.0, device)
+
+    sides = {"minigen": minigen_batch, "torch": torch_batch}
+    for fn in sides.values():  # warm-up: compilation, allocator, caches
+        fn()
+    seconds = {name: [] for name in sides}
+    for r in range(rounds):
+        for name in (("minigen", "torch") if r % 2 == 0 else ("torch", "minigen")):
+            started = time.perf_counter()
+            sides[name]()
+            seconds[name].append((time.perf_counter() - started) / sample_steps)
+            print(f"round {r + 1}: {name} {seconds[name][-1] * 1e3:.1f} ms per step of "
+                  f"{SAMPLE_BATCH} images", flush=True)
+    per_step = {name: statistics.median(v) for name, v in seconds.items()}
+    calls = -(-run.model.eval_samples // SAMPLE_BATCH) * run.model.T
+    result = {"seconds_per_step": per_step, "rounds": seconds, "batch": SAMPLE_BATCH,
+              "ddim_steps": sample_steps, "ratio": per_step["minigen"] / per_step["torch"],
+              "ancestral_samples": run.model.eval_samples,
+              "ancestral_seconds_at_this_rate": {k: v * calls for k, v in per_step.items()}}
+    print(f"sampling, seconds per step of {SAMPLE_BATCH} images: minigen "
+          f"{per_step['minigen']:.3f}, torch {per_step['torch']:.3f} (ratio "
+          f"{result['ratio']:.2f}); {run.model.eval_samples} ancestral samples, {calls} steps: "
+          f"minigen {per_step['minigen'] * calls:.0f} s, torch {per_step['torch'] * calls:.0f} s")
+    return result
+
+
 def ddpm_side_path(seed, side):
     return common.RESULTS / f"parity-ddpm-digits-{side}-seed{seed}.json"
 
@@ -586,9 +636,25 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
     parity-ddpm-digits-SIDE-seedS.json, so the two can run at once in two processes (one
     thread each); side "combine" compares the two files; "both" runs both in turn."""
     sides = {"both": ("minigen", "torch"), "minigen": ("minigen",), "torch": ("torch",),
-             "combine": ()}[side]
+             "combine": (), "speed": ()}[side]
     out = keep or tempfile.mkdtemp(prefix="parity-ddpm-")
     run, build = ddpm_run(steps, seed, samples, device, out, overrides)
+    if side == "speed":
+        if not (keep and os.path.exists(run.checkpoint_path)):
+            sys.exit("parity ddpm --side speed: needs --keep DIR holding minigen's trained run")
+        state = checkpoint.load(run.checkpoint_path)
+        if state["step"] < run.config["steps"] or state["seed"] != seed:
+            sys.exit(f"parity ddpm --side speed: {run.checkpoint_path} is not a finished run "
+                     f"of seed {seed} (step {state['step']} of {run.config['steps']})")
+        run.restore(state)
+        result = ddpm_sampling_speed(run, build, seed, sample_steps, device)
+        result.update(machine=common.machine_info(threads), run=out)
+        if write:
+            path = ddpm_side_path(seed, "speed")
+            common.RESULTS.mkdir(exist_ok=True)
+            trainer.write_json(str(path), result)
+            print(f"wrote {path}")
+        return
     found = {}
     for name in sides:
         if name == "minigen":
@@ -846,11 +912,12 @@ def main(argv=None):
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                         help="ddpm: more config overrides (T=20 for a smoke test)")
     parser.add_argument("--side", default="both", choices=("both", "minigen", "torch",
-                                                             "combine", "apart"),
+                                                             "combine", "apart", "speed"),
                         help="ddpm: one side only (its figures to "
                         "parity-ddpm-digits-SIDE-seedS.json: the two sides can run at once), "
                         "combine the two files, or apart: both sides at once in two "
-                        "processes of one thread each, then combine")
+                        "processes of one thread each, then combine; speed: both sides' "
+                        "sampling time per step, alternating, from --keep DIR's trained run")
     parser.add_argument("--resume", action="store_true",
                         help="ddpm: minigen's side continues from the checkpoint in --keep "
                         "DIR (a killed run, or a finished training to evaluate again)")

@@ -122,3 +122,17 @@ def test_parity_sides_run_apart_and_combine(tmp_path, monkeypatch):
     assert result["config"]["steps"] == 3 and result["minigen"]["test_bpd"] > 0
     # trained apart from the same start and draws: float32 and the bounds' draws apart
     assert abs(result["relative_difference"]["test_bpd"]) < 0.03
+    # --side speed times both sides' sampling from minigen's kept, finished run; --resume
+    # evaluates that run again without training (the same bound, to the last digit)
+    parity.ddpm_parity(side="speed", keep=str(tmp_path / "minigen"), **tiny)
+    speed = json.loads((tmp_path / "parity-ddpm-digits-speed-seed0.json").read_text())
+    assert speed["ddim_steps"] == 3 and all(len(v) == 3 for v in speed["rounds"].values())
+    assert speed["ratio"] == speed["seconds_per_step"]["minigen"] / \
+        speed["seconds_per_step"]["torch"]
+    first = json.loads((tmp_path / "parity-ddpm-digits-minigen-seed0.json").read_text())
+    parity.ddpm_parity(side="minigen", keep=str(tmp_path / "minigen"), resume=True, **tiny)
+    again = json.loads((tmp_path / "parity-ddpm-digits-minigen-seed0.json").read_text())
+    assert again["metrics"]["test_bpd"] == first["metrics"]["test_bpd"]
+    with pytest.raises(SystemExit, match="not a finished run"):
+        parity.ddpm_parity(side="speed", keep=str(tmp_path / "minigen"),
+                           **dict(tiny, steps=5))
