@@ -9,8 +9,8 @@ axes are worst. Measured on one thread, min of 40, with two other processes busy
     (128, 128, 4, 2, 4, 2), (3, 5)           upsample_nearest's gradient  11.0     1.74 ms
     (128, 128, 4, 4), (0, 2, 3)              a group norm's scale grad     0.35    0.046
     (6400, 256), (0,)                        a linear layer's bias grad    0.53    0.14
-    (32, 64, 28, 28), (0, 2, 3)              a conv's bias (PixelCNN)      0.52    0.13
-    (16, 64, 4096), (0, 2)                   a conv1d's bias (K3)          1.81    0.31
+    (32, 64, 28, 28), (0, 2, 3)              channel sums, 28x28 batch     0.52    0.13
+    (16, 64, 4096), (0, 2)                   channel sums, K3's sequences  1.81    0.31
     (64,) or (4, 4), all                     tiny: no gain, no loss        0.003   0.003
 
 How. Adjacent axes that are both summed, or both kept, are one axis to a C-contiguous array,
