@@ -54,9 +54,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args(argv)
-    os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
+    from . import common
+    common.set_threads(args.threads)
     import minigen
     minigen.keep_freed_memory()
     for case_id in args.cases:

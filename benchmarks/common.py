@@ -47,19 +47,32 @@ def keep_freed_memory():
 
 
 def set_threads(n):
-    """The same thread count for PyTorch and Numba. Before Numba is imported the environment
-    sizes its pool; after, the variable must stay as Numba read it (Numba rereads the
-    environment at every compilation and refuses a pool size that changed once its threads
-    run), so only the number of threads in use is set, at most the pool's size."""
+    """The same thread count for PyTorch and minigen: Numba's pool, and BLAS's, by which
+    minigen's kernels/parallel.py sizes its Python threads for large products. Before Numba
+    is imported the environment sizes its pool; after, the variable must stay as Numba read
+    it (Numba rereads the environment at every compilation and refuses a pool size that
+    changed once its threads run), so only the number of threads in use is set, at most the
+    pool's size."""
     import sys
     if "numba" in sys.modules:
         numba = sys.modules["numba"]
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     else:
         os.environ["NUMBA_NUM_THREADS"] = str(n)
+    limit_blas(n)
     import torch
     torch.set_num_threads(n)
     return n
+
+
+def limit_blas(n):
+    """NumPy's BLAS held to n threads for the rest of the process: kernels/parallel.py runs
+    as many Python threads as BLAS is set to use, so without this `--threads 1` would still
+    split minigen's large products and convolutions over every core."""
+    import numpy  # noqa: F401  (NumPy's and SciPy's BLAS, loaded now: the limit must
+    import scipy.linalg  # noqa: F401  find both, and minigen imports SciPy)
+    from threadpoolctl import ThreadpoolController
+    ThreadpoolController().select(user_api="blas").limit(limits=n)
 
 
 def machine_info(threads):

@@ -257,6 +257,7 @@ def child(case_id, side, threads, samples, warmup, check_only=False, sample_seco
     of JSON after RESULT_PREFIX."""
     if side == "minigen":
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
+        common.limit_blas(threads)  # kernels/parallel.py's threads follow BLAS's
     # benchmarks.parity (the M cases import its copy_weights) defaults OMP_WAIT_POLICY to
     # PASSIVE for its own training runs; here the caller's environment stands for both
     # sides: PyTorch is loaded first, with the environment as it came, and the variable is
