@@ -520,6 +520,20 @@ def ddpm_run(steps, seed, samples, device, out, overrides):
     return run, build
 
 
+def restore_kept(run, option, finished=False):
+    """Put the kept checkpoint's state into `run`: one clear error where it holds another
+    seed or config (or, with `finished`, fewer steps than the config's)."""
+    state = checkpoint.load(run.checkpoint_path)
+    if finished and state["step"] < run.config["steps"]:
+        sys.exit(f"parity ddpm {option}: {run.checkpoint_path} is not a finished run "
+                 f"(step {state['step']} of {run.config['steps']})")
+    differs = [k for k in DDPM_CONFIG if state["config"].get(k) != run.config[k]]
+    if differs or state["seed"] != run.seed:
+        sys.exit(f"parity ddpm {option}: {run.checkpoint_path} holds another run "
+                 f"(seed {state['seed']}, {', '.join(differs) or 'same config'})")
+    run.restore(state)
+
+
 def ddpm_minigen_side(run, build, seed, sample_steps, resume=False):
     """Train minigen's ddpm with its own trainer; its test metrics (the full bound, fid_local
     of ancestral and DDIM samples of the EMA weights) and how long sampling took. With
@@ -527,12 +541,7 @@ def ddpm_minigen_side(run, build, seed, sample_steps, resume=False):
     one of the same config: after a kill, or to evaluate a finished training again."""
     ours = run.model
     if resume and os.path.exists(run.checkpoint_path):
-        state = checkpoint.load(run.checkpoint_path)
-        differs = [k for k in DDPM_CONFIG if state["config"].get(k) != run.config[k]]
-        if differs or state["seed"] != run.seed:
-            sys.exit(f"parity ddpm --resume: {run.checkpoint_path} holds another run "
-                     f"(seed {state['seed']}, {', '.join(differs) or 'same config'})")
-        run.restore(state)
+        restore_kept(run, "--resume")
         print(f"resumed minigen's run at step {run.step} from {run.checkpoint_path}",
               flush=True)
     print(f"minigen's ddpm on digits, {run.config['steps']} steps, eval_samples "
@@ -571,7 +580,7 @@ def ddpm_torch_side(run, build, seed, sample_steps, device):
             "curve": curve}
 
 
-def ddpm_sampling_speed(run, build, seed, sample_steps, device, rounds=3):
+def ddpm_sampling_speed(run, build, sample_steps, device, rounds=3):
     """Both sides' sampling time per network call, taken apart from the parity run's own
     sampling (whose two sides may have run at different times or threads): the trained EMA
     weights of minigen's kept run in both models, then `rounds` rounds that alternate which
@@ -642,12 +651,8 @@ def ddpm_parity(steps=None, seed=0, samples=None, sample_steps=50, write=True, t
     if side == "speed":
         if not (keep and os.path.exists(run.checkpoint_path)):
             sys.exit("parity ddpm --side speed: needs --keep DIR holding minigen's trained run")
-        state = checkpoint.load(run.checkpoint_path)
-        if state["step"] < run.config["steps"] or state["seed"] != seed:
-            sys.exit(f"parity ddpm --side speed: {run.checkpoint_path} is not a finished run "
-                     f"of seed {seed} (step {state['step']} of {run.config['steps']})")
-        run.restore(state)
-        result = ddpm_sampling_speed(run, build, seed, sample_steps, device)
+        restore_kept(run, "--side speed", finished=True)
+        result = ddpm_sampling_speed(run, build, sample_steps, device)
         result.update(machine=common.machine_info(threads), run=out)
         if write:
             path = ddpm_side_path(seed, "speed")
