@@ -2,7 +2,7 @@
 each side timed in a process of its own; the harness's options, and its results file
 benchmarks/results/harness-all.json.
 
-    python -m benchmarks [--rounds 5] [--samples 7] [--threads N] [--max-load 0.5]
+    python -m benchmarks [--rounds 5] [--samples 7] [--pause 0.1] [--threads N] [--max-load 0.5]
                          [--allow-load] [--no-write]
 
 The same as `python -m benchmarks.harness --set all`. The groups that time minigen against

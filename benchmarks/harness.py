@@ -1,10 +1,11 @@
 """Benchmarks that repeat: each side timed in a process of its own, at its own defaults,
-alternating over rounds, on a quiet machine (issue 20, BENCHMARKS.md's rules).
+the two sides' samples interleaved in time, on a quiet machine (issue 20, BENCHMARKS.md's
+rules).
 
     python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 5]
-                                 [--samples 7] [--threads N] [--max-load 0.5]
-                                 [--allow-load] [--no-write]
-    python -m benchmarks.harness compare A.json B.json [--tolerance 0.10]
+                                 [--samples 7] [--pause 0.1] [--threads N]
+                                 [--max-load 0.5] [--allow-load] [--no-write]
+    python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
 
 `python -m benchmarks` is the first with --set all (every K and M case). The K cases
 (kernels, fwd+bwd) take each side's call and the check from the kernel groups' modules,
@@ -19,17 +20,37 @@ runs.
 Here a child process builds one case for one side and times it; PyTorch's child sets
 nothing but torch.set_num_threads(n) (the environment is the caller's, OMP_WAIT_POLICY
 included: if the caller did not set it, neither side gets it), minigen's child sets
-NUMBA_NUM_THREADS=n and calls minigen.keep_freed_memory(), as the `minigen` command does.
+NUMBA_NUM_THREADS=n, holds BLAS to n threads and calls minigen.keep_freed_memory(), as the
+`minigen` command does.
+
+Why interleaved: this development machine (a 2-core virtual machine) has slow and fast
+stretches lasting from a fraction of a second to minutes, and they move both sides' times
+by 20-40%. Two children timed one after the other (this harness's first form: a fresh
+child per side per round, all its samples at once) saw different stretches, and ratios of
+two runs 10 minutes apart differed by up to 30%. Now both children of a round stay up and
+take turns, one sample each, so that every stretch falls on both sides alike.
 
 A case runs as:
     1. a check process: both sides compute the same loss and gradients (or outputs) from the
        same weights and inputs and must agree; a case that fails is not timed;
-    2. `rounds` rounds, each one child per side, the side that goes first alternating;
-       a child warms up (its first call timed apart: where Numba compiles or loads its
-       cache), then takes `samples` timed samples, each of enough calls to last
-       --sample-seconds (0.1 s);
-    3. the figure: the median over every sample of a side, the ratio minigen / PyTorch of
-       those medians, and the spread: the lowest and highest ratio of one round's medians.
+    2. `rounds` rounds; a round starts one child per side, one after the other (which side
+       first alternates by round), each building its case and warming up (its first call
+       timed apart: where Numba compiles or loads its cache) while the other waits; a
+       sample is enough calls to last --sample-seconds (0.1 s), the number fixed by the
+       child after its warm-up;
+    3. then `samples` samples per side, interleaved: one side's, --pause (0.1 s, so that
+       the side that just ran parks its threads: OpenBLAS spins up to about 0.1 s after a
+       product), the other's, the order swapped at every pair. Before each sample a child
+       makes a quarter as many calls untimed (at least one): a step that follows an idle
+       or busy 0.2 s elsewhere ran 10-20% slower than one that follows a step (minigen's
+       M2 step 166 against 199 ms at the median of 20, PyTorch's 126 against 127), and a
+       training loop runs its steps back to back;
+    4. the figures: each side's median over all its samples, and the ratio: the median,
+       over all pairs, of minigen's sample over PyTorch's beside it; the spread: the lowest
+       and highest of the rounds' own medians of those. The ratio of the two sides' medians
+       is recorded beside it; where the machine's speed drifts between rounds it moves
+       with the drift (a fast round's and a slow round's samples mixed), which the pairs'
+       ratios do not.
 The load average (1 minute) is read when the run starts and before and after each case. A
 run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
 given, and then every case is marked invalid; during the run the harness's own children
@@ -48,6 +69,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -60,6 +82,7 @@ CALLER_ENVIRONMENT = dict(os.environ)
 SIDES = ("minigen", "torch")
 MAX_LOAD = 0.5
 TOLERANCE = 0.10
+ROUNDS, SAMPLES, PAUSE = 5, 7, 0.1
 RESULT_PREFIX = "HARNESS-RESULT "
 
 
@@ -252,9 +275,11 @@ def get_case(case_id):
 # ---------------------------------------------------------------------------------------
 # the child: one case, one side
 
-def child(case_id, side, threads, samples, warmup, check_only=False, sample_seconds=0.1):
-    """Build and time one side of one case in this process; print the result as one line
-    of JSON after RESULT_PREFIX."""
+def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
+    """Build one side of one case in this process, warm it up and serve timed samples:
+    print a ready line (as one line of JSON after RESULT_PREFIX), then for every "sample"
+    read from standard input make a few untimed calls, time one sample and print its
+    seconds per call; stop at "stop" or the end of the input."""
     if side == "minigen":
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
         common.limit_blas(threads)  # kernels/parallel.py's threads follow BLAS's
@@ -269,7 +294,7 @@ def child(case_id, side, threads, samples, warmup, check_only=False, sample_seco
     case = get_case(case_id)
     if check_only:
         case.check()  # nothing is timed here: the environment can stay as it ends up
-        print(RESULT_PREFIX + json.dumps({"case": case_id, "check": "agree"}), flush=True)
+        _reply({"case": case_id, "check": "agree"})
         return
     if side == "minigen":
         import minigen
@@ -284,24 +309,34 @@ def child(case_id, side, threads, samples, warmup, check_only=False, sample_seco
     for _ in range(warmup):
         fn()
     number = max(1, int(sample_seconds / max(first_steady(fn), 1e-9)))
-    times = []
-    for _ in range(samples):
+    untimed = max(1, number // 4)
+    _reply({"case": case_id, "side": side, "ready": True, "calls_per_sample": number,
+            "untimed_calls_per_sample": untimed, "first_call_s": first, "build_s": build_s,
+            "threads": threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")})
+    for line in sys.stdin:
+        if line.strip() != "sample":
+            break
+        for _ in range(untimed):  # back in step after the other side's turn
+            fn()
         started = time.perf_counter()
         for _ in range(number):
             fn()
-        times.append((time.perf_counter() - started) / number)
-    print(RESULT_PREFIX + json.dumps({"case": case_id, "side": side, "samples_s": times,
-                                      "calls_per_sample": number, "first_call_s": first,
-                                      "build_s": build_s, "threads": threads,
-                                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}),
-          flush=True)
+        _reply({"sample_s": (time.perf_counter() - started) / number})
 
 
-def first_steady(fn):
-    """Seconds of one call after the warm-up: what sets the calls per sample."""
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+def _reply(result):
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def first_steady(fn, calls=3):
+    """Seconds of a call after the warm-up, the median of three: what sets the calls per
+    sample (one slow call would leave every sample short)."""
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def _restore(name, value):
@@ -311,19 +346,88 @@ def _restore(name, value):
         os.environ[name] = value
 
 
-def run_child(case_id, side, args, check_only=False):
-    command = [sys.executable, "-m", "benchmarks.harness", "child", case_id, side,
-               "--threads", str(args.threads), "--samples", str(args.samples),
-               "--warmup", str(args.warmup), "--sample-seconds", str(args.sample_seconds)] \
-        + (["--check"] if check_only else [])
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                          env=CALLER_ENVIRONMENT)
+def _command(case_id, side, args, check_only=False):
+    return [sys.executable, "-m", "benchmarks.harness", "child", case_id, side,
+            "--threads", str(args.threads), "--warmup", str(args.warmup),
+            "--sample-seconds", str(args.sample_seconds)] + (["--check"] if check_only else [])
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_check(case_id, args):
+    """The check process: both sides must agree before the case is timed."""
+    done = subprocess.run(_command(case_id, "minigen", args, check_only=True), cwd=ROOT,
+                          capture_output=True, text=True, env=CALLER_ENVIRONMENT)
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
-    raise RuntimeError(f"{case_id} ({side}{', check' if check_only else ''}): the child "
-                       f"process failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    raise RuntimeError(f"{case_id} (check): the child process failed (exit "
+                       f"{done.returncode}):\n{done.stderr[-2000:]}")
+
+
+class Side:
+    """One side of one case, built and warmed up in a child process of its own, timing a
+    sample whenever asked. Its standard error goes to a file (a pipe nobody reads could
+    fill and stall it); it is shown when the child fails."""
+
+    def __init__(self, case_id, side, args):
+        self.name = f"{case_id} ({side})"
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(_command(case_id, side, args), cwd=ROOT,
+                                        env=CALLER_ENVIRONMENT, text=True, bufsize=1,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.errors)
+        self.info = self._read()
+        self.info["samples_s"] = []
+
+    def _read(self):
+        for line in self.process.stdout:
+            if line.startswith(RESULT_PREFIX):
+                return json.loads(line[len(RESULT_PREFIX):])
+        self.process.wait()
+        self.errors.seek(0)
+        raise RuntimeError(f"{self.name}: the child process failed (exit "
+                           f"{self.process.returncode}):\n{self.errors.read()[-2000:]}")
+
+    def sample(self):
+        """Seconds per call over one sample."""
+        self.process.stdin.write("sample\n")
+        self.process.stdin.flush()
+        seconds = self._read()["sample_s"]
+        self.info["samples_s"].append(seconds)
+        return seconds
+
+    def close(self):
+        """Stop the child; its record: the ready line's fields and every sample."""
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("stop\n")
+                self.process.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+        self.errors.close()
+        return self.info
+
+
+def open_sides(case_id, args, first):
+    """Both sides' children, started one after the other (each builds and warms up on a
+    machine the other leaves idle), `first` first; closed again if either fails."""
+    opened = {}
+    try:
+        for side in (first, SIDES[1 - SIDES.index(first)]):
+            opened[side] = Side(case_id, side, args)
+    except BaseException:
+        for side in opened.values():
+            side.close()
+        raise
+    return opened
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,29 +438,44 @@ def load():
 
 
 def measure(case, args, quiet_start=True):
-    """Check, then `rounds` rounds of one child per side; the case's row. The harness's own
-    children keep up to `threads` cores busy, which the 1-minute load average counts: a
-    case is valid when the run began quiet and the load stayed within threads + max_load
-    (more than that is someone else's work)."""
+    """Check, then `rounds` rounds; the case's row. A round starts one child per side
+    (which starts first alternates by round) and then takes `samples` samples from each,
+    interleaved: one side's sample, a pause, the other's, with the order swapped at every
+    pair, so that both sides see the same stretch of the machine's time. The pause lets the
+    side that just ran park its threads (OpenBLAS's spin for up to about 0.1 s after a
+    product, OpenMP's for a while after a parallel region) before the other is timed.
+
+    The harness's own children keep up to `threads` cores busy, which the 1-minute load
+    average counts: a case is valid when the run began quiet and the load stayed within
+    threads + max_load (more than that is someone else's work)."""
     before = load()
-    run_child(case.id, "minigen", args, check_only=True)
+    run_check(case.id, args)
     by_side = {side: [] for side in SIDES}
-    rounds = []
+    rounds, pairs = [], []
     for r in range(args.rounds):
-        order = SIDES if r % 2 == 0 else SIDES[::-1]
-        result = {side: run_child(case.id, side, args) for side in order}
+        sides = open_sides(case.id, args, SIDES[r % 2])
+        try:
+            for i in range(args.samples):
+                for side in (SIDES if (r + i) % 2 == 0 else SIDES[::-1]):
+                    time.sleep(args.pause)
+                    sides[side].sample()
+        finally:
+            result = {side: sides[side].close() for side in SIDES}
         for side in SIDES:
             by_side[side].append(result[side])
-        rounds.append(statistics.median(result["minigen"]["samples_s"]) /
-                      statistics.median(result["torch"]["samples_s"]))
+        ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
+        pairs.append([a / b for a, b in zip(ours, theirs)])
+        rounds.append(statistics.median(pairs[-1]))
     after = load()
     medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
                for side in SIDES}
-    ratio = medians["minigen"] / medians["torch"]
+    ratio = statistics.median(x for p in pairs for x in p)
     factor = {"s": 1.0, "ms": 1e3, "us": 1e6}[case.unit] / case.scale
     return {"id": case.id, "name": case.title, "unit": case.unit,
             "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
             "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
+            "pair_ratios": pairs,
+            "ratio_of_medians": medians["minigen"] / medians["torch"],
             "target": case.target, "goal": case.goal,
             "meets_target": None if case.target is None else ratio <= case.target,
             "load_before": before, "load_after": after,
@@ -451,20 +570,23 @@ def parse(argv):
                       help="also print the two runs as the README's table")
     for p in (parser, kid):
         p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-        p.add_argument("--samples", type=int, default=7,
-                       help="timed samples per child (at least 5)")
         p.add_argument("--warmup", type=int, default=3)
         p.add_argument("--sample-seconds", dest="sample_seconds", type=float, default=0.1,
                        help="calls per timed sample: as many as last this long (0.1 s)")
     parser.add_argument("--set", default="M", choices=("M", "Mf", "K", "all"))
     parser.add_argument("--cases", nargs="+", help="case ids (instead of --set)")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"fresh pairs of child processes per case ({ROUNDS})")
+    parser.add_argument("--samples", type=int, default=SAMPLES,
+                        help=f"timed samples per side per round, at least 5 ({SAMPLES})")
+    parser.add_argument("--pause", type=float, default=PAUSE,
+                        help=f"seconds between one side's sample and the other's ({PAUSE})")
     parser.add_argument("--max-load", type=float, default=MAX_LOAD)
     parser.add_argument("--allow-load", action="store_true",
                         help="run above --max-load; such cases are marked invalid")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    if args.command in (None, "child") and args.samples < 5:
+    if args.command is None and args.samples < 5:
         parser.error("--samples must be at least 5 (BENCHMARKS.md)")
     if args.command is None and args.rounds < 2:
         parser.error("--rounds must be at least 2: the spread needs more than one round")
@@ -474,8 +596,8 @@ def parse(argv):
 def main(argv=None):
     args = parse(argv)
     if args.command == "child":
-        return child(args.case, args.side, args.threads, args.samples, args.warmup,
-                     args.check, args.sample_seconds)
+        return child(args.case, args.side, args.threads, args.warmup, args.check,
+                     args.sample_seconds)
     if args.command == "compare":
         lines, ok = compare(args.a, args.b, args.tolerance)
         print("\n".join(lines))
@@ -498,7 +620,8 @@ def main(argv=None):
                  f"machine, nothing timed (--allow-load runs anyway, marking it invalid)")
     info = common.machine_info(args.threads)
     print(f"{info['cpu']}, {info['cores_available']} cores, {args.threads} threads each, "
-          f"{args.rounds} rounds x {args.samples} samples per side, separate processes, "
+          f"{args.rounds} rounds x {args.samples} interleaved samples per side, separate "
+          f"processes, {args.pause} s pause, "
           f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
     rows = []

@@ -16,7 +16,7 @@ def run(monkeypatch, capsys, loads, *extra):
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
     code = harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5", "--warmup", "1",
-                         "--no-write", *extra])
+                         "--pause", "0", "--no-write", *extra])
     return code, capsys.readouterr().out
 
 
@@ -25,38 +25,82 @@ def test_a_loaded_machine_is_refused_before_anything_is_timed(monkeypatch, capsy
         run(monkeypatch, capsys, [0.9])
 
 
-def test_child_processes_alternate_and_the_row_records_loads(monkeypatch, capsys):
+def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
+    """A round starts one child per side (the first alternating by round), then takes the
+    samples interleaved, the order swapped at every pair; each child sees the caller's
+    environment, nothing added."""
     pytest.importorskip("torch", reason="the PyTorch side's child imports torch")
-    calls = []
-    real = harness.run_child
+    events = []
+    real_check, real_side = harness.run_check, harness.Side
 
-    def spy(case_id, side, args, check_only=False):
-        calls.append((side, check_only))
-        result = real(case_id, side, args, check_only)
-        if not check_only:  # the child saw the caller's environment, nothing added
-            assert result["omp_wait_policy"] == harness.CALLER_ENVIRONMENT.get(
+    def check(case_id, args):
+        events.append(("check",))
+        return real_check(case_id, args)
+
+    class Spy(real_side):
+        def __init__(self, case_id, side, args):
+            super().__init__(case_id, side, args)
+            self.side = side
+            events.append(("open", side))
+            assert self.info["omp_wait_policy"] == harness.CALLER_ENVIRONMENT.get(
                 "OMP_WAIT_POLICY")
-            assert len(result["samples_s"]) == 5
-        return result
 
-    monkeypatch.setattr(harness, "run_child", spy)
+        def sample(self):
+            events.append(("sample", self.side))
+            return super().sample()
+
+    monkeypatch.setattr(harness, "run_check", check)
+    monkeypatch.setattr(harness, "Side", Spy)
     rows = []
     monkeypatch.setattr(harness, "format_rows", lambda r: rows.extend(r) or "table")
     # quiet when it starts, 0.2 before the case, 0.7 after it: valid (begun below 0.5)
     code, out = run(monkeypatch, capsys, [0.1, 0.2, 0.7])
     assert code == 0
-    assert calls == [("minigen", True), ("minigen", False), ("torch", False),
-                     ("torch", False), ("minigen", False)]
+    m, t = ("sample", "minigen"), ("sample", "torch")
+    assert events == [("check",), ("open", "minigen"), ("open", "torch"),
+                      m, t, t, m, m, t, t, m, m, t,
+                      ("open", "torch"), ("open", "minigen"),
+                      t, m, m, t, t, m, m, t, t, m]
     (row,) = rows
     assert row["load_before"] == 0.2 and row["load_after"] == 0.7 and row["valid"]
     assert len(row["round_ratios"]) == 2
     assert row["spread"] == [min(row["round_ratios"]), max(row["round_ratios"])]
+    for side in harness.SIDES:
+        assert [len(c["samples_s"]) for c in row["children"][side]] == [5, 5]
+    assert [len(p) for p in row["pair_ratios"]] == [5, 5]
+    ours, theirs = (row["children"][side] for side in harness.SIDES)
+    for r in range(2):  # a pair: minigen's sample over PyTorch's beside it
+        assert row["pair_ratios"][r] == pytest.approx(
+            [a / b for a, b in zip(ours[r]["samples_s"], theirs[r]["samples_s"])])
+    import statistics
+    assert row["ratio"] == statistics.median(row["pair_ratios"][0] + row["pair_ratios"][1])
+    assert row["round_ratios"] == [statistics.median(p) for p in row["pair_ratios"]]
+
+
+def test_a_failing_child_names_its_case_and_shows_its_error(monkeypatch):
+    args = harness.parse(["--threads", "1"])
+    with pytest.raises(RuntimeError, match=r"NOPE \(minigen\): the child process failed"):
+        harness.Side("NOPE", "minigen", args)
+
+
+class FakeSide:
+    """A child that returns 1 ms per call, without a process."""
+
+    def __init__(self, case_id, side, args):
+        self.info = {"samples_s": [], "first_call_s": 0.0}
+
+    def sample(self):
+        self.info["samples_s"].append(1e-3)
+        return 1e-3
+
+    def close(self):
+        return self.info
 
 
 def test_allow_load_marks_the_case_invalid(monkeypatch, capsys):
     pytest.importorskip("torch", reason="the machine line names torch's version")
-    monkeypatch.setattr(harness, "run_child", lambda case_id, side, args, check_only=False:
-                        {"samples_s": [1e-3] * 5, "first_call_s": 0.0})
+    monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
+    monkeypatch.setattr(harness, "Side", FakeSide)
     code, out = run(monkeypatch, capsys, [3.0, 3.0, 3.0], "--allow-load")
     assert code == 0 and "INVALID (load)" in out
 
@@ -110,8 +154,8 @@ def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
     """The harness's own children count up to `threads` in the load average; beyond
     threads + max_load during a case is other work."""
     pytest.importorskip("torch", reason="the machine line names torch's version")
-    monkeypatch.setattr(harness, "run_child", lambda case_id, side, args, check_only=False:
-                        {"samples_s": [1e-3] * 5, "first_call_s": 0.0})
+    monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
+    monkeypatch.setattr(harness, "Side", FakeSide)
     code, out = run(monkeypatch, capsys, [0.1, 1.9, 2.4], "--threads", "2")
     assert code == 0 and "INVALID" not in out
     code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.6], "--threads", "2")
