@@ -6,6 +6,7 @@ rules).
                                  [--samples 7] [--pause 0.1] [--threads N]
                                  [--max-load 0.5] [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
+    python -m benchmarks.harness chart A.json [B.json ...] --out PICTURE.png
 
 `python -m benchmarks` is the first with --set all (every K and M case). The K cases
 (kernels, fwd+bwd) take each side's call and the check from the kernel groups' modules,
@@ -555,6 +556,58 @@ def markdown(path_a, path_b, tolerance=TOLERANCE):
     return "\n".join(lines)
 
 
+def chart(paths, out):
+    """A picture of several runs' ratios: one line per case, a dot per run (its colour in
+    the legend), the rounds' range as a bar behind each dot, 1.0 (parity) and the case's
+    target marked; the ratio axis is logarithmic, so 0.5x and 2x sit equally far from 1."""
+    import math
+
+    from PIL import Image, ImageDraw
+
+    runs = [json.load(open(p)) for p in paths]
+    ids = [r["id"] for r in runs[0]["rows"]]
+    rows = [{r["id"]: r for r in run["rows"]} for run in runs]
+    low, high = 0.25, 4.0
+    left, right, top, line = 90, 30, 40, 22
+    width, height = 760, top + line * len(ids) + 50
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    x_of = lambda v: left + (width - left - right) * (
+        math.log(min(max(v, low), high) / low) / math.log(high / low))
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+    for tick in (0.25, 0.5, 0.7, 1.0, 1.3, 2.0, 4.0):
+        x = x_of(tick)
+        draw.line([(x, top - 8), (x, height - 40)], fill=(120, 120, 120) if tick == 1.0
+                  else (225, 225, 225), width=2 if tick == 1.0 else 1)
+        draw.text((x - 10, height - 34), f"{tick:g}x", fill="black")
+    draw.text((left, height - 18), "minigen time / PyTorch time (log scale); | target",
+              fill="black")
+    for i, case in enumerate(ids):
+        y = top + line * i + line // 2
+        draw.text((8, y - 6), case, fill="black")
+        target = rows[0][case]["target"]
+        if target:
+            x = x_of(target)
+            draw.line([(x, y - 8), (x, y + 8)], fill=(200, 0, 0), width=2)
+        for k, by_id in enumerate(rows):
+            row = by_id.get(case)
+            if row is None:
+                continue
+            dy = (k - (len(rows) - 1) / 2) * 5
+            colour = colours[k % len(colours)]
+            lo, hi = row["spread"]
+            draw.line([(x_of(lo), y + dy), (x_of(hi), y + dy)], fill=colour, width=1)
+            x = x_of(row["ratio"])
+            draw.ellipse([x - 3, y + dy - 3, x + 3, y + dy + 3], fill=colour)
+    for k, run in enumerate(runs):
+        m = run["machine"]
+        draw.text((left + 160 * k, 10), f"run {k + 1}: {m['date'][:16]}",
+                  fill=colours[k % len(colours)])
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    image.save(out)
+    return out
+
+
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -568,6 +621,9 @@ def parse(argv):
     cmp_.add_argument("--tolerance", type=float, default=TOLERANCE)
     cmp_.add_argument("--markdown", action="store_true",
                       help="also print the two runs as the README's table")
+    pic = sub.add_parser("chart", help="a picture of several runs' ratios against targets")
+    pic.add_argument("runs", nargs="+", help="results files (at most 4)")
+    pic.add_argument("--out", required=True, help="the PNG to write")
     for p in (parser, kid):
         p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
         p.add_argument("--warmup", type=int, default=3)
@@ -590,6 +646,8 @@ def parse(argv):
         parser.error("--samples must be at least 5 (BENCHMARKS.md)")
     if args.command is None and args.rounds < 2:
         parser.error("--rounds must be at least 2: the spread needs more than one round")
+    if args.command is None and args.pause < 0:
+        parser.error("--pause must be 0 or more seconds")
     return args
 
 
@@ -598,6 +656,14 @@ def main(argv=None):
     if args.command == "child":
         return child(args.case, args.side, args.threads, args.warmup, args.check,
                      args.sample_seconds)
+    if args.command == "chart":
+        if len(args.runs) > 4:
+            sys.exit("harness chart: at most 4 runs")
+        missing = [p for p in args.runs if not os.path.exists(p)]
+        if missing:
+            sys.exit(f"harness chart: no such results file: {', '.join(missing)}")
+        print(f"wrote {chart(args.runs, args.out)}")
+        return 0
     if args.command == "compare":
         lines, ok = compare(args.a, args.b, args.tolerance)
         print("\n".join(lines))

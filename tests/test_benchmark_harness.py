@@ -148,6 +148,8 @@ def test_too_few_samples_or_rounds_are_refused():
         harness.parse(["--samples", "3"])
     with pytest.raises(SystemExit):
         harness.parse(["--rounds", "1"])
+    with pytest.raises(SystemExit):
+        harness.parse(["--pause", "-0.1"])
 
 
 def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
@@ -207,3 +209,24 @@ def test_a_kernel_case_call_gives_both_sides_the_same_result():
     case = harness.get_case("K7")
     ours, theirs = case.make("minigen")(), case.make("torch")()
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_chart_draws_every_run_of_every_case(tmp_path):
+    from PIL import Image
+
+    def results(path, ratio, date):
+        rows = [{"id": case, "ratio": ratio * k, "spread": [ratio * k - 0.1, ratio * k + 0.1],
+                 "target": 1.1} for k, case in enumerate(("M1", "K7"), start=1)]
+        path.write_text(json.dumps({"machine": {"date": date}, "rows": rows}))
+        return str(path)
+
+    runs = [results(tmp_path / f"{i}.json", r, f"2026-12-0{i}T10:00")
+            for i, r in ((1, 0.9), (2, 1.4))]
+    out = harness.chart(runs, str(tmp_path / "pictures" / "ratios.png"))
+    picture = Image.open(out)
+    assert picture.size[0] == 760 and picture.size[1] > 2 * 22
+    colours = {c for _, c in picture.getcolors(1 << 16)}
+    assert (31, 119, 180) in colours and (255, 127, 14) in colours  # both runs drawn
+    with pytest.raises(SystemExit, match="no such results file"):
+        harness.main(["chart", str(tmp_path / "missing.json"), "--out",
+                      str(tmp_path / "x.png")])
