@@ -85,6 +85,7 @@ MAX_LOAD = 0.5
 TOLERANCE = 0.10
 ROUNDS, SAMPLES, PAUSE = 5, 7, 0.1
 RESULT_PREFIX = "HARNESS-RESULT "
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where children run
 
 
 @dataclass
@@ -329,6 +330,15 @@ def _reply(result):
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
+def _first_result(lines):
+    """The first line a child _reply'd, read back; None if the lines end first (the child
+    printed anything else it liked around it)."""
+    for line in lines:
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    return None
+
+
 def first_steady(fn, calls=3):
     """Seconds of a call after the warm-up, the median of three: what sets the calls per
     sample (one slow call would leave every sample short)."""
@@ -353,16 +363,13 @@ def _command(case_id, side, args, check_only=False):
             "--sample-seconds", str(args.sample_seconds)] + (["--check"] if check_only else [])
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def run_check(case_id, args):
     """The check process: both sides must agree before the case is timed."""
     done = subprocess.run(_command(case_id, "minigen", args, check_only=True), cwd=ROOT,
                           capture_output=True, text=True, env=CALLER_ENVIRONMENT)
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+    result = _first_result(done.stdout.splitlines())
+    if result is not None:
+        return result
     raise RuntimeError(f"{case_id} (check): the child process failed (exit "
                        f"{done.returncode}):\n{done.stderr[-2000:]}")
 
@@ -383,9 +390,9 @@ class Side:
         self.info["samples_s"] = []
 
     def _read(self):
-        for line in self.process.stdout:
-            if line.startswith(RESULT_PREFIX):
-                return json.loads(line[len(RESULT_PREFIX):])
+        result = _first_result(self.process.stdout)
+        if result is not None:
+            return result
         self.process.wait()
         self.errors.seek(0)
         raise RuntimeError(f"{self.name}: the child process failed (exit "
@@ -603,8 +610,8 @@ def chart(paths, out):
         m = run["machine"]
         draw.text((left + 160 * k, 10), f"run {k + 1}: {m['date'][:16]}",
                   fill=colours[k % len(colours)])
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    image.save(out)
+    from minigen import checkpoint
+    checkpoint.write_atomically(out, lambda f: image.save(f, format="PNG"))
     return out
 
 
