@@ -63,10 +63,13 @@ ratios and their relative difference; it exits 1 when any pair differs by more t
 --tolerance (10%, BENCHMARKS.md) or either run has an invalid case.
 
 Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample).
+They are written once every case has run: Ctrl-C or SIGTERM stops the round's children and
+writes nothing. `chart` writes only a *.png named by --out.
 """
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -571,7 +574,14 @@ def chart(paths, out):
 
     from PIL import Image, ImageDraw
 
-    runs = [json.load(open(p)) for p in paths]
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                runs.append(json.load(f))
+            runs[-1]["rows"][0]["ratio"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ValueError(f"{path} is not a harness results file") from None
     ids = [r["id"] for r in runs[0]["rows"]]
     rows = [{r["id"]: r for r in run["rows"]} for run in runs]
     low, high = 0.25, 4.0
@@ -655,7 +665,18 @@ def parse(argv):
         parser.error("--rounds must be at least 2: the spread needs more than one round")
     if args.command is None and args.pause < 0:
         parser.error("--pause must be 0 or more seconds")
+    if args.command in (None, "child"):
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        if args.warmup < 0:
+            parser.error("--warmup must be 0 or more calls")
+        if args.sample_seconds <= 0:
+            parser.error("--sample-seconds must be more than 0")
     return args
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None):
@@ -669,7 +690,13 @@ def main(argv=None):
         missing = [p for p in args.runs if not os.path.exists(p)]
         if missing:
             sys.exit(f"harness chart: no such results file: {', '.join(missing)}")
-        print(f"wrote {chart(args.runs, args.out)}")
+        if not args.out.lower().endswith(".png"):
+            sys.exit(f"harness chart: --out {args.out}: the picture is a PNG; name it "
+                     f"*.png (nothing written)")
+        try:
+            print(f"wrote {chart(args.runs, args.out)}")
+        except ValueError as e:
+            sys.exit(f"harness chart: {e}")
         return 0
     if args.command == "compare":
         lines, ok = compare(args.a, args.b, args.tolerance)
@@ -698,12 +725,17 @@ def main(argv=None):
           f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
     rows = []
-    for case in chosen:
-        row = measure(case, args, quiet_start=now <= args.max_load)
-        rows.append(row)
-        print(f"{case.id}: ratio {row['ratio']:.2f} (rounds {row['spread'][0]:.2f}-"
-              f"{row['spread'][1]:.2f}), load {row['load_before']:.2f} -> "
-              f"{row['load_after']:.2f}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the round's children are stopped
+    try:
+        for case in chosen:
+            row = measure(case, args, quiet_start=now <= args.max_load)
+            rows.append(row)
+            print(f"{case.id}: ratio {row['ratio']:.2f} (rounds {row['spread'][0]:.2f}-"
+                  f"{row['spread'][1]:.2f}), load {row['load_before']:.2f} -> "
+                  f"{row['load_after']:.2f}", flush=True)
+    except KeyboardInterrupt:
+        sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; nothing "
+                 f"written (the results file is written when every case has run)")
     print(format_rows(rows))
     if not args.no_write:
         name = "-".join(args.cases) if args.cases else args.set

@@ -150,6 +150,24 @@ def test_too_few_samples_or_rounds_are_refused():
         harness.parse(["--rounds", "1"])
     with pytest.raises(SystemExit):
         harness.parse(["--pause", "-0.1"])
+    for bad in (["--threads", "0"], ["--warmup", "-1"], ["--sample-seconds", "0"]):
+        with pytest.raises(SystemExit):
+            harness.parse(bad)
+
+
+def test_an_interrupted_run_says_so_and_writes_nothing(monkeypatch, capsys, tmp_path):
+    """Ctrl-C (and SIGTERM, which the harness turns into the same) stops the run with one
+    line; the results file is only written once every case has run."""
+    def interrupted(case, args, quiet_start):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness, "measure", interrupted)
+    monkeypatch.setattr(harness.common, "machine_info", lambda threads: {
+        "cpu": "Some CPU", "cores_available": 2})
+    monkeypatch.setattr(harness.common, "write_results", lambda *a: pytest.fail("written"))
+    monkeypatch.setattr(harness, "load", lambda: 0.1)
+    with pytest.raises(SystemExit, match="interrupted after 0 of 1 cases; nothing written"):
+        harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5"])
 
 
 def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
@@ -230,3 +248,11 @@ def test_chart_draws_every_run_of_every_case(tmp_path):
     with pytest.raises(SystemExit, match="no such results file"):
         harness.main(["chart", str(tmp_path / "missing.json"), "--out",
                       str(tmp_path / "x.png")])
+    before = open(runs[0]).read()
+    with pytest.raises(SystemExit, match="name it"):  # never over a results file
+        harness.main(["chart", *runs, "--out", runs[0]])
+    assert open(runs[0]).read() == before
+    (tmp_path / "notes.txt").write_text("not json")
+    with pytest.raises(SystemExit, match="not a harness results file"):
+        harness.main(["chart", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "x.png")])
+    assert not (tmp_path / "x.png").exists()
