@@ -3,6 +3,7 @@ the two sides' samples interleaved in time, on a quiet machine (issue 20, BENCHM
 rules).
 
     python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 5]
+                                 [--max-rounds 12] [--precision 0.03]
                                  [--samples 7] [--pause 0.1] [--threads N]
                                  [--max-load 0.5] [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
@@ -34,7 +35,9 @@ take turns, one sample each, so that every stretch falls on both sides alike.
 A case runs as:
     1. a check process: both sides compute the same loss and gradients (or outputs) from the
        same weights and inputs and must agree; a case that fails is not timed;
-    2. `rounds` rounds; a round starts one child per side, one after the other (which side
+    2. `rounds` rounds (5), then more, up to --max-rounds (12), while the ratio's standard
+       error is above --precision (3% of it; see standard_error); a round starts one child
+       per side, one after the other (which side
        first alternates by round), each building its case and warming up (its first call
        timed apart: where Numba compiles or loads its cache) while the other waits; a
        sample is enough calls to last --sample-seconds (0.1 s), the number fixed by the
@@ -51,7 +54,13 @@ A case runs as:
        and highest of the rounds' own medians of those. The ratio of the two sides' medians
        is recorded beside it; where the machine's speed drifts between rounds it moves
        with the drift (a fast round's and a slow round's samples mixed), which the pairs'
-       ratios do not.
+       ratios do not. The row records the standard error and the rounds it took.
+       Why rounds are added where a case is noisy: with 5 rounds x 7 pairs, three whole
+       runs agreed within 10% on only 19-21 of 23 ratios; the pairs' ratios of one round
+       spread by 10-35% (interquartile range over the median) on this machine, a standard
+       error of 2-8% per ratio, and a case at 6% misses 10% between two runs one time in
+       four. A quiet case stops at 5 rounds; a noisy one (K1, K5, K7, M1, M2) gets up to
+       12, which a whole run of fixed rounds would spend on every case.
 The load average (1 minute) is read when the run starts and before and after each case. A
 run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
 given, and then every case is marked invalid; during the run the harness's own children
@@ -68,6 +77,7 @@ writes nothing. `chart` writes only a *.png named by --out.
 """
 import argparse
 import json
+import math
 import os
 import signal
 import statistics
@@ -87,6 +97,7 @@ SIDES = ("minigen", "torch")
 MAX_LOAD = 0.5
 TOLERANCE = 0.10
 ROUNDS, SAMPLES, PAUSE = 5, 7, 0.1
+MAX_ROUNDS, PRECISION = 12, 0.03
 RESULT_PREFIX = "HARNESS-RESULT "
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where children run
 
@@ -448,8 +459,26 @@ def load():
     return os.getloadavg()[0]
 
 
+def standard_error(pairs):
+    """The ratio's standard error, as a fraction of it (on the log scale), from the pairs'
+    ratios of the rounds so far: the larger of two estimates. Pairs taken as independent,
+    the median's 1.25 sd / sqrt(pairs); and rounds taken as the unit, the sd of the rounds'
+    own medians / sqrt(rounds), which is the larger when a round's children ran slow or
+    fast throughout (a PyTorch child of K1 ran at three times its time for a whole round
+    once, and that round's seven pairs moved together)."""
+    logs = [math.log(x) for p in pairs for x in p]
+    if len(pairs) < 2 or len(logs) < 3:
+        return math.inf
+    by_pair = 1.2533 * statistics.stdev(logs) / math.sqrt(len(logs))
+    medians = [math.log(statistics.median(p)) for p in pairs]
+    return max(by_pair, statistics.stdev(medians) / math.sqrt(len(medians)))
+
+
 def measure(case, args, quiet_start=True):
-    """Check, then `rounds` rounds; the case's row. A round starts one child per side
+    """Check, then `rounds` rounds, and more, up to `max_rounds`, while the ratio's
+    standard error is above `precision` (3%: two runs' ratios then differ by more than 10% at
+    most about once in fifty cases, where the machine itself has not changed); the case's row. A round
+    starts one child per side
     (which starts first alternates by round) and then takes `samples` samples from each,
     interleaved: one side's sample, a pause, the other's, with the order swapped at every
     pair, so that both sides see the same stretch of the machine's time. The pause lets the
@@ -459,11 +488,13 @@ def measure(case, args, quiet_start=True):
     The harness's own children keep up to `threads` cores busy, which the 1-minute load
     average counts: a case is valid when the run began quiet and the load stayed within
     threads + max_load (more than that is someone else's work)."""
-    before = load()
+    before, started = load(), time.perf_counter()
     run_check(case.id, args)
     by_side = {side: [] for side in SIDES}
     rounds, pairs = [], []
-    for r in range(args.rounds):
+    r = 0
+    while r < args.rounds or (r < args.max_rounds and
+                              standard_error(pairs) > args.precision):
         sides = open_sides(case.id, args, SIDES[r % 2])
         try:
             for i in range(args.samples):
@@ -477,6 +508,7 @@ def measure(case, args, quiet_start=True):
         ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
         pairs.append([a / b for a, b in zip(ours, theirs)])
         rounds.append(statistics.median(pairs[-1]))
+        r += 1
     after = load()
     medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
                for side in SIDES}
@@ -485,7 +517,8 @@ def measure(case, args, quiet_start=True):
     return {"id": case.id, "name": case.title, "unit": case.unit,
             "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
             "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
-            "pair_ratios": pairs,
+            "pair_ratios": pairs, "standard_error": standard_error(pairs),
+            "seconds": time.perf_counter() - started,
             "ratio_of_medians": medians["minigen"] / medians["torch"],
             "target": case.target, "goal": case.goal,
             "meets_target": None if case.target is None else ratio <= case.target,
@@ -497,15 +530,16 @@ def measure(case, args, quiet_start=True):
 
 
 def format_rows(rows):
-    header = ["benchmark", "minigen", "PyTorch", "ratio", "rounds (low-high)", "target",
+    header = ["benchmark", "minigen", "PyTorch", "ratio", "rounds: n, low-high", "target",
               "load before/after", ""]
     lines = []
     for r in rows:
         verdict = "INVALID (load)" if not r["valid"] else \
             ("" if r["target"] is None else ("ok" if r["meets_target"] else "MISSED"))
         lines.append([r["name"], f"{r['minigen']:.4g} {r['unit']}",
-                      f"{r['torch']:.4g} {r['unit']}", f"{r['ratio']:.2f}",
-                      f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
+                      f"{r['torch']:.4g} {r['unit']}",
+                      f"{r['ratio']:.2f} +-{r['standard_error']:.1%}",
+                      f"{len(r['round_ratios'])}, {r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
                       "" if r["target"] is None else f"<= {r['target']}",
                       f"{r['load_before']:.2f}/{r['load_after']:.2f}", verdict])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
@@ -534,6 +568,14 @@ def compare(path_a, path_b, tolerance=TOLERANCE):
     return lines, ok
 
 
+def _ratio_cell(row):
+    """The ratio, its standard error where the run recorded one (runs before --precision
+    did not) and, in brackets, its rounds' range."""
+    error = row.get("standard_error")
+    return (f"{row['ratio']:.2f}" + ("" if error is None else f" ±{error:.1%}") +
+            f" ({row['spread'][0]:.2f}-{row['spread'][1]:.2f})")
+
+
 def markdown(path_a, path_b, tolerance=TOLERANCE):
     """The README's table of two runs: each side's median in both, both ratios with their
     rounds' range, how far run 2 moved from run 1, the target; then the machine and load
@@ -553,8 +595,7 @@ def markdown(path_a, path_b, tolerance=TOLERANCE):
         lines.append(
             f"| {ra['name']} | {ra['minigen']:.4g} / {rb['minigen']:.4g} {ra['unit']} | "
             f"{ra['torch']:.4g} / {rb['torch']:.4g} {ra['unit']} | "
-            f"{ra['ratio']:.2f} ({ra['spread'][0]:.2f}-{ra['spread'][1]:.2f}) | "
-            f"{rb['ratio']:.2f} ({rb['spread'][0]:.2f}-{rb['spread'][1]:.2f}) | {moved} | "
+            f"{_ratio_cell(ra)} | {_ratio_cell(rb)} | {moved} | "
             + ("" if ra["target"] is None else f"<= {ra['target']}") + " |")
     for name, run in (("run 1", a), ("run 2", b)):
         m, rows = run["machine"], run["rows"]
@@ -652,6 +693,12 @@ def parse(argv):
                         help=f"fresh pairs of child processes per case ({ROUNDS})")
     parser.add_argument("--samples", type=int, default=SAMPLES,
                         help=f"timed samples per side per round, at least 5 ({SAMPLES})")
+    parser.add_argument("--max-rounds", dest="max_rounds", type=int, default=MAX_ROUNDS,
+                        help="more rounds, up to this many, while the ratio's standard "
+                             f"error is above --precision ({MAX_ROUNDS})")
+    parser.add_argument("--precision", type=float, default=PRECISION,
+                        help="the standard error, as a fraction of the ratio, that ends "
+                             f"a case's rounds before --max-rounds ({PRECISION})")
     parser.add_argument("--pause", type=float, default=PAUSE,
                         help=f"seconds between one side's sample and the other's ({PAUSE})")
     parser.add_argument("--max-load", type=float, default=MAX_LOAD)
@@ -663,6 +710,10 @@ def parse(argv):
         parser.error("--samples must be at least 5 (BENCHMARKS.md)")
     if args.command is None and args.rounds < 2:
         parser.error("--rounds must be at least 2: the spread needs more than one round")
+    if args.command is None and args.max_rounds < args.rounds:
+        parser.error("--max-rounds must be at least --rounds")
+    if args.command is None and args.precision <= 0:
+        parser.error("--precision must be more than 0 (a fraction of the ratio: 0.03)")
     if args.command is None and args.pause < 0:
         parser.error("--pause must be 0 or more seconds")
     if args.command in (None, "child"):
@@ -720,7 +771,9 @@ def main(argv=None):
                  f"machine, nothing timed (--allow-load runs anyway, marking it invalid)")
     info = common.machine_info(args.threads)
     print(f"{info['cpu']}, {info['cores_available']} cores, {args.threads} threads each, "
-          f"{args.rounds} rounds x {args.samples} interleaved samples per side, separate "
+          f"{args.rounds} to {args.max_rounds} rounds (until the ratio's standard error "
+          f"is {args.precision:.0%} or less) x {args.samples} interleaved samples per "
+          f"side, separate "
           f"processes, {args.pause} s pause, "
           f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
@@ -730,8 +783,10 @@ def main(argv=None):
         for case in chosen:
             row = measure(case, args, quiet_start=now <= args.max_load)
             rows.append(row)
-            print(f"{case.id}: ratio {row['ratio']:.2f} (rounds {row['spread'][0]:.2f}-"
-                  f"{row['spread'][1]:.2f}), load {row['load_before']:.2f} -> "
+            print(f"{case.id}: ratio {row['ratio']:.2f} +- {row['standard_error']:.1%} "
+                  f"({len(row['round_ratios'])} rounds {row['spread'][0]:.2f}-"
+                  f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), load "
+                  f"{row['load_before']:.2f} -> "
                   f"{row['load_after']:.2f}", flush=True)
     except KeyboardInterrupt:
         sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; nothing "

@@ -2,6 +2,8 @@
 its own with the caller's environment, rounds alternating, loads recorded, a loaded machine
 refused or its cases marked invalid, and `compare` holding two runs to 10%."""
 import json
+import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -143,6 +145,55 @@ def test_markdown_shows_both_runs_and_marks_what_moved(tmp_path):
     assert "0.33 before" in table
 
 
+def test_standard_error_takes_the_larger_of_pairs_and_rounds():
+    """Pairs taken as independent, and rounds as the unit: a round whose pairs all moved
+    together (a slow child throughout) shows in the second."""
+    assert harness.standard_error([[1.0] * 7, [1.0] * 7]) == 0.0
+    assert harness.standard_error([[1.1, 0.9, 1.0] * 3]) == math.inf  # one round: unknown
+    spread = [[0.9, 1.0, 1.1, 0.95, 1.05]] * 4  # the rounds agree; the pairs spread
+    logs = [math.log(x) for p in spread for x in p]
+    assert harness.standard_error(spread) == pytest.approx(
+        1.2533 * statistics.stdev(logs) / math.sqrt(20))
+    moved = [[1.0] * 5, [1.0] * 5, [3.0] * 5]  # one round three times the others
+    medians = [0.0, 0.0, math.log(3.0)]
+    assert harness.standard_error(moved) == pytest.approx(statistics.stdev(medians) /
+                                                          math.sqrt(3))
+
+
+class NoisySide(FakeSide):
+    """A child whose calls take 1 ms (PyTorch's side) or, for minigen, 0.8 or 1.25 ms in
+    turn: pairs' ratios spread by a factor 1.5."""
+    calls = 0
+
+    def sample(self):
+        seconds = 1e-3
+        if self.side == "minigen":
+            NoisySide.calls += 1
+            seconds *= (0.8, 1.25)[NoisySide.calls % 2]
+        self.info["samples_s"].append(seconds)
+        return seconds
+
+    def __init__(self, case_id, side, args):
+        super().__init__(case_id, side, args)
+        self.side = side
+
+
+@pytest.mark.parametrize("side, rounds", [(FakeSide, 3), (NoisySide, 8)])
+def test_a_noisy_case_gets_rounds_up_to_max_rounds(monkeypatch, side, rounds):
+    """--rounds rounds, then more while the standard error is above --precision, up to
+    --max-rounds: a quiet case stops at the first, a noisy one goes to the last."""
+    monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
+    monkeypatch.setattr(harness, "Side", side)
+    monkeypatch.setattr(harness, "load", lambda: 0.1)
+    args = harness.parse(["--cases", "X0", "--rounds", "3", "--max-rounds", "8",
+                          "--precision", "0.02", "--samples", "5", "--pause", "0"])
+    row = harness.measure(harness.get_case("X0"), args)
+    assert len(row["round_ratios"]) == len(row["pair_ratios"]) == rounds
+    assert row["standard_error"] == harness.standard_error(row["pair_ratios"])
+    assert (row["standard_error"] > 0.02) == (side is NoisySide)
+    assert row["seconds"] > 0
+
+
 def test_too_few_samples_or_rounds_are_refused():
     with pytest.raises(SystemExit):
         harness.parse(["--samples", "3"])
@@ -150,7 +201,8 @@ def test_too_few_samples_or_rounds_are_refused():
         harness.parse(["--rounds", "1"])
     with pytest.raises(SystemExit):
         harness.parse(["--pause", "-0.1"])
-    for bad in (["--threads", "0"], ["--warmup", "-1"], ["--sample-seconds", "0"]):
+    for bad in (["--threads", "0"], ["--warmup", "-1"], ["--sample-seconds", "0"],
+                ["--rounds", "6", "--max-rounds", "5"], ["--precision", "0"]):
         with pytest.raises(SystemExit):
             harness.parse(bad)
 
