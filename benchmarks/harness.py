@@ -71,9 +71,10 @@ it exceeds threads + max-load (someone else's work).
 ratios and their relative difference; it exits 1 when any pair differs by more than
 --tolerance (10%, BENCHMARKS.md) or either run has an invalid case.
 
-Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample).
-They are written once every case has run: Ctrl-C or SIGTERM stops the round's children and
-writes nothing. `chart` writes only a *.png named by --out.
+Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample),
+written once every case has run. Until then the finished cases are kept, after each, in
+harness-<set>.partial.json (removed at the end): Ctrl-C or SIGTERM stops the round's
+children and says where they are, and a failing case leaves them too. `chart` writes only a *.png named by --out.
 """
 import argparse
 import json
@@ -777,25 +778,30 @@ def main(argv=None):
           f"processes, {args.pause} s pause, "
           f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
-    rows = []
+    rows, kept = [], None
+    name = "-".join(args.cases) if args.cases else args.set
+    config = {k: v for k, v in vars(args).items() if k != "command"}
     signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the round's children are stopped
     try:
         for case in chosen:
             row = measure(case, args, quiet_start=now <= args.max_load)
             rows.append(row)
+            if not args.no_write:  # a whole run takes 40 minutes: keep what is done
+                kept = common.write_results(f"harness-{name}.partial", rows, info, config)
             print(f"{case.id}: ratio {row['ratio']:.2f} +- {row['standard_error']:.1%} "
                   f"({len(row['round_ratios'])} rounds {row['spread'][0]:.2f}-"
                   f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), load "
                   f"{row['load_before']:.2f} -> "
                   f"{row['load_after']:.2f}", flush=True)
     except KeyboardInterrupt:
-        sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; nothing "
-                 f"written (the results file is written when every case has run)")
+        sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; " +
+                 ("nothing written" if kept is None else f"those are in {kept}") +
+                 " (the results file is written when every case has run)")
     print(format_rows(rows))
     if not args.no_write:
-        name = "-".join(args.cases) if args.cases else args.set
-        path = common.write_results(f"harness-{name}", rows, info,
-                                    {k: v for k, v in vars(args).items() if k != "command"})
+        path = common.write_results(f"harness-{name}", rows, info, config)
+        if kept is not None:
+            os.remove(kept)
         print(f"wrote {path}")
     return 0
 

@@ -3,6 +3,7 @@ its own with the caller's environment, rounds alternating, loads recorded, a loa
 refused or its cases marked invalid, and `compare` holding two runs to 10%."""
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ def run(monkeypatch, capsys, loads, *extra):
     """main() on the NumPy-only self-check case X0, with the load average scripted."""
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
-    code = harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5", "--warmup", "1",
-                         "--pause", "0", "--no-write", *extra])
+    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
+                         "5", "--warmup", "1", "--pause", "0", "--no-write", *extra])
     return code, capsys.readouterr().out
 
 
@@ -220,6 +221,41 @@ def test_an_interrupted_run_says_so_and_writes_nothing(monkeypatch, capsys, tmp_
     monkeypatch.setattr(harness, "load", lambda: 0.1)
     with pytest.raises(SystemExit, match="interrupted after 0 of 1 cases; nothing written"):
         harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5"])
+
+
+def test_finished_cases_are_kept_until_the_run_ends(monkeypatch, capsys, tmp_path):
+    """After every case the rows so far are written to harness-<cases>.partial.json; an
+    interrupted run says where they are; a finished one writes the results file and
+    removes the partial one."""
+    monkeypatch.setattr(harness.common, "RESULTS", tmp_path)
+    monkeypatch.setattr(harness.common, "machine_info", lambda threads: {
+        "cpu": "Some CPU", "cores_available": 2})
+    monkeypatch.setattr(harness, "load", lambda: 0.1)
+    done = []
+
+    def row(case_id):
+        return {"id": case_id, "ratio": 1.0, "standard_error": 0.01, "round_ratios": [1, 1],
+                "spread": [1.0, 1.0], "seconds": 1.0, "load_before": 0.1, "load_after": 0.1}
+
+    def second_interrupted(case, args, quiet_start):
+        if done:
+            raise KeyboardInterrupt
+        done.append(case.id)
+        return row(case.id)
+
+    monkeypatch.setattr(harness, "measure", second_interrupted)
+    partial = tmp_path / "harness-X0-X0.partial.json"
+    with pytest.raises(SystemExit, match="interrupted after 1 of 2 cases; those are in " +
+                                         re.escape(str(partial))):
+        harness.main(["--cases", "X0", "X0", "--rounds", "2", "--samples", "5"])
+    assert [r["id"] for r in json.loads(partial.read_text())["rows"]] == ["X0"]
+    assert not (tmp_path / "harness-X0-X0.json").exists()
+
+    monkeypatch.setattr(harness, "format_rows", lambda rows: "table")
+    monkeypatch.setattr(harness, "measure", lambda case, args, quiet_start: row(case.id))
+    assert harness.main(["--cases", "X0", "X0", "--rounds", "2", "--samples", "5"]) == 0
+    assert len(json.loads((tmp_path / "harness-X0-X0.json").read_text())["rows"]) == 2
+    assert not partial.exists()
 
 
 def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
