@@ -54,7 +54,8 @@ A case runs as:
        and highest of the rounds' own medians of those. The ratio of the two sides' medians
        is recorded beside it; where the machine's speed drifts between rounds it moves
        with the drift (a fast round's and a slow round's samples mixed), which the pairs'
-       ratios do not. The row records the standard error and the rounds it took.
+       ratios do not. The row records the standard error and the rounds it took, and
+       every child its samples' seconds and minor page faults per call (_minor_faults).
        Why rounds are added where a case is noisy: with 5 rounds x 7 pairs, three whole
        runs agreed within 10% on only 19-21 of 23 ratios; the pairs' ratios of one round
        spread by 10-35% (interquartile range over the median) on this machine, a standard
@@ -80,6 +81,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -335,10 +337,23 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
             break
         for _ in range(untimed):  # back in step after the other side's turn
             fn()
+        faults = _minor_faults()
         started = time.perf_counter()
         for _ in range(number):
             fn()
-        _reply({"sample_s": (time.perf_counter() - started) / number})
+        seconds = (time.perf_counter() - started) / number
+        _reply({"sample_s": seconds, "faults_per_call": (_minor_faults() - faults) / number})
+
+
+def _minor_faults():
+    """Pages this process has touched for the first time so far (minor page faults): a
+    call that gets fresh memory from the system for its buffers, and has the system zero
+    it, every time shows here. PyTorch's M2 step took 97-104 ms in a child with 0-550 of
+    them per call and 133-162 ms in one with 11,000-29,000 (glibc's malloc hands large
+    buffers back to the system or keeps them depending on the order of earlier frees, so
+    the same step differs from one process to the next); minigen's children keep freed
+    memory (`minigen.keep_freed_memory()`) and have about 1."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _reply(result):
@@ -402,7 +417,7 @@ class Side:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.errors)
         self.info = self._read()
-        self.info["samples_s"] = []
+        self.info["samples_s"], self.info["faults_per_call"] = [], []
 
     def _read(self):
         result = _first_result(self.process.stdout)
@@ -417,9 +432,10 @@ class Side:
         """Seconds per call over one sample."""
         self.process.stdin.write("sample\n")
         self.process.stdin.flush()
-        seconds = self._read()["sample_s"]
-        self.info["samples_s"].append(seconds)
-        return seconds
+        reply = self._read()
+        self.info["samples_s"].append(reply["sample_s"])
+        self.info["faults_per_call"].append(reply["faults_per_call"])
+        return reply["sample_s"]
 
     def close(self):
         """Stop the child; its record: the ready line's fields and every sample."""

@@ -70,6 +70,9 @@ def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
     assert row["spread"] == [min(row["round_ratios"]), max(row["round_ratios"])]
     for side in harness.SIDES:
         assert [len(c["samples_s"]) for c in row["children"][side]] == [5, 5]
+        # and each sample's pages touched for the first time, per call
+        assert [len(c["faults_per_call"]) for c in row["children"][side]] == [5, 5]
+        assert all(f >= 0 for c in row["children"][side] for f in c["faults_per_call"])
     assert [len(p) for p in row["pair_ratios"]] == [5, 5]
     ours, theirs = (row["children"][side] for side in harness.SIDES)
     for r in range(2):  # a pair: minigen's sample over PyTorch's beside it
