@@ -3,7 +3,7 @@ the two sides' samples interleaved in time, on a quiet machine (issue 20, BENCHM
 rules).
 
     python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 5]
-                                 [--max-rounds 12] [--precision 0.03]
+                                 [--max-rounds 24] [--precision 0.03]
                                  [--samples 7] [--pause 0.1] [--threads N]
                                  [--max-load 0.5] [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
@@ -35,7 +35,7 @@ take turns, one sample each, so that every stretch falls on both sides alike.
 A case runs as:
     1. a check process: both sides compute the same loss and gradients (or outputs) from the
        same weights and inputs and must agree; a case that fails is not timed;
-    2. `rounds` rounds (5), then more, up to --max-rounds (12), while the ratio's standard
+    2. `rounds` rounds (5), then more, up to --max-rounds (24), while the ratio's standard
        error is above --precision (3% of it; see standard_error); a round starts one child
        per side, one after the other (which side
        first alternates by round), each building its case and warming up (its first call
@@ -61,7 +61,11 @@ A case runs as:
        spread by 10-35% (interquartile range over the median) on this machine, a standard
        error of 2-8% per ratio, and a case at 6% misses 10% between two runs one time in
        four. A quiet case stops at 5 rounds; a noisy one (K1, K5, K7, M1, M2) gets up to
-       12, which a whole run of fixed rounds would spend on every case.
+       24, which a whole run of fixed rounds would spend on every case. Why 24: PyTorch's
+       M2 children come in two kinds, fast or slow for their whole life (see
+       _minor_faults), and a round's ratio is about 1.4 or 1.15 depending on which it
+       drew; with 12 rounds or fewer two whole runs differed by 15% on M2, with 24 two
+       runs of M2 differed by 2.3%.
 The load average (1 minute) is read when the run starts and before and after each case. A
 run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
 given, and then every case is marked invalid; during the run the harness's own children
@@ -100,7 +104,7 @@ SIDES = ("minigen", "torch")
 MAX_LOAD = 0.5
 TOLERANCE = 0.10
 ROUNDS, SAMPLES, PAUSE = 5, 7, 0.1
-MAX_ROUNDS, PRECISION = 12, 0.03
+MAX_ROUNDS, PRECISION = 24, 0.03
 RESULT_PREFIX = "HARNESS-RESULT "
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where children run
 
@@ -348,11 +352,12 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
 def _minor_faults():
     """Pages this process has touched for the first time so far (minor page faults): a
     call that gets fresh memory from the system for its buffers, and has the system zero
-    it, every time shows here. PyTorch's M2 step took 97-104 ms in a child with 0-550 of
-    them per call and 133-162 ms in one with 11,000-29,000 (glibc's malloc hands large
-    buffers back to the system or keeps them depending on the order of earlier frees, so
-    the same step differs from one process to the next); minigen's children keep freed
-    memory (`minigen.keep_freed_memory()`) and have about 1."""
+    it, every time shows here. Of 48 PyTorch children of M2 (two runs of 24 rounds), 19
+    made 0 or 1 per call and their rounds' ratios were 1.32-1.58; 29 made 13,296-21,137
+    and theirs were 0.98-1.26 (glibc's malloc hands a large freed buffer back to the
+    system or keeps it depending on the sizes and order of earlier frees, so the same step
+    differs from one process to the next). minigen's children keep freed memory
+    (`minigen.keep_freed_memory()`) and make about 1."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
