@@ -79,7 +79,8 @@ ratios and their relative difference; it exits 1 when any pair differs by more t
 Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample),
 written once every case has run. Until then the finished cases are kept, after each, in
 harness-<set>.partial.json (removed at the end): Ctrl-C or SIGTERM stops the round's
-children and says where they are, and a failing case leaves them too. `chart` writes only a *.png named by --out.
+children and says where they are, and a failing case leaves them too. `chart` writes only
+a *.png named by --out.
 """
 import argparse
 import json
@@ -346,7 +347,8 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
         for _ in range(number):
             fn()
         seconds = (time.perf_counter() - started) / number
-        _reply({"sample_s": seconds, "faults_per_call": (_minor_faults() - faults) / number})
+        faults = (_minor_faults() - faults) / number
+        _reply({"sample_s": seconds, "faults_per_call": faults})
 
 
 def _minor_faults():
@@ -498,10 +500,10 @@ def standard_error(pairs):
 
 def measure(case, args, quiet_start=True):
     """Check, then `rounds` rounds, and more, up to `max_rounds`, while the ratio's
-    standard error is above `precision` (3%: two runs' ratios then differ by more than 10% at
-    most about once in fifty cases, where the machine itself has not changed); the case's row. A round
-    starts one child per side
-    (which starts first alternates by round) and then takes `samples` samples from each,
+    standard error is above `precision` (3%: two runs' ratios then differ by more than 10%
+    at most about once in fifty cases, where the machine itself has not changed); the
+    case's row. A round starts one child per side (which starts first alternates by
+    round) and then takes `samples` samples from each,
     interleaved: one side's sample, a pause, the other's, with the order swapped at every
     pair, so that both sides see the same stretch of the machine's time. The pause lets the
     side that just ran park its threads (OpenBLAS's spin for up to about 0.1 s after a
@@ -561,7 +563,8 @@ def format_rows(rows):
         lines.append([r["name"], f"{r['minigen']:.4g} {r['unit']}",
                       f"{r['torch']:.4g} {r['unit']}",
                       f"{r['ratio']:.2f} +-{r['standard_error']:.1%}",
-                      f"{len(r['round_ratios'])}, {r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
+                      f"{len(r['round_ratios'])}, "
+                      f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
                       "" if r["target"] is None else f"<= {r['target']}",
                       f"{r['load_before']:.2f}/{r['load_after']:.2f}", verdict])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
