@@ -347,8 +347,8 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
         for _ in range(number):
             fn()
         seconds = (time.perf_counter() - started) / number
-        faults = (_minor_faults() - faults) / number
-        _reply({"sample_s": seconds, "faults_per_call": faults})
+        per_call = (_minor_faults() - faults) / number
+        _reply({"sample_s": seconds, "faults_per_call": per_call})
 
 
 def _minor_faults():
@@ -516,9 +516,9 @@ def measure(case, args, quiet_start=True):
     run_check(case.id, args)
     by_side = {side: [] for side in SIDES}
     rounds, pairs = [], []
-    r = 0
-    while r < args.rounds or (r < args.max_rounds and
-                              standard_error(pairs) > args.precision):
+    while len(rounds) < args.rounds or (len(rounds) < args.max_rounds and
+                                        standard_error(pairs) > args.precision):
+        r = len(rounds)
         sides = open_sides(case.id, args, SIDES[r % 2])
         try:
             for i in range(args.samples):
@@ -532,7 +532,6 @@ def measure(case, args, quiet_start=True):
         ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
         pairs.append([a / b for a, b in zip(ours, theirs)])
         rounds.append(statistics.median(pairs[-1]))
-        r += 1
     after = load()
     medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
                for side in SIDES}
