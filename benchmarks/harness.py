@@ -104,7 +104,12 @@ CALLER_ENVIRONMENT = dict(os.environ)
 SIDES = ("minigen", "torch")
 MAX_LOAD = 0.5
 TOLERANCE = 0.10
-ROUNDS, SAMPLES, PAUSE = 5, 7, 0.1
+# At least 8 rounds of 5 samples rather than 5 of 7: a child process can be of a fast or
+# a slow kind for its whole life (PyTorch's M2: 19 of 48 children fast, their rounds'
+# ratios 1.32-1.58 against 0.98-1.26), and 5 rounds that all drew the slow kind agreed so
+# well (1.07-1.20) that the standard error called them precise (a run at --rounds 5 gave
+# M2 1.11). Eight draw only one kind about one time in sixty, where five did one in eleven.
+ROUNDS, SAMPLES, PAUSE = 8, 5, 0.1
 MAX_ROUNDS, PRECISION = 24, 0.03
 RESULT_PREFIX = "HARNESS-RESULT "
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where children run
@@ -303,7 +308,9 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
     """Build one side of one case in this process, warm it up and serve timed samples:
     print a ready line (as one line of JSON after RESULT_PREFIX), then for every "sample"
     read from standard input make a few untimed calls, time one sample and print its
-    seconds per call; stop at "stop" or the end of the input."""
+    seconds per call; stop at "stop" or the end of the input. Both sides' children build
+    and warm up at the same time, so the calls per sample are set at the first sample,
+    when the other side waits."""
     if side == "minigen":
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
         common.limit_blas(threads)  # kernels/parallel.py's threads follow BLAS's
@@ -332,14 +339,18 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
     first = time.perf_counter() - started
     for _ in range(warmup):
         fn()
-    number = max(1, int(sample_seconds / max(first_steady(fn), 1e-9)))
-    untimed = max(1, number // 4)
-    _reply({"case": case_id, "side": side, "ready": True, "calls_per_sample": number,
-            "untimed_calls_per_sample": untimed, "first_call_s": first, "build_s": build_s,
-            "threads": threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")})
+    _reply({"case": case_id, "side": side, "ready": True, "first_call_s": first,
+            "build_s": build_s, "threads": threads,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")})
+    number = None
     for line in sys.stdin:
         if line.strip() != "sample":
             break
+        reply = {}
+        if number is None:
+            number = max(1, int(sample_seconds / max(first_steady(fn), 1e-9)))
+            untimed = max(1, number // 4)
+            reply = {"calls_per_sample": number, "untimed_calls_per_sample": untimed}
         for _ in range(untimed):  # back in step after the other side's turn
             fn()
         faults = _minor_faults()
@@ -348,7 +359,7 @@ def child(case_id, side, threads, warmup, check_only=False, sample_seconds=0.1):
             fn()
         seconds = (time.perf_counter() - started) / number
         per_call = (_minor_faults() - faults) / number
-        _reply({"sample_s": seconds, "faults_per_call": per_call})
+        _reply({"sample_s": seconds, "faults_per_call": per_call, **reply})
 
 
 def _minor_faults():
@@ -413,7 +424,8 @@ def run_check(case_id, args):
 
 class Side:
     """One side of one case, built and warmed up in a child process of its own, timing a
-    sample whenever asked. Its standard error goes to a file (a pipe nobody reads could
+    sample whenever asked. `Side(...)` starts the child; `ready()` waits until it has
+    built and warmed up. Its standard error goes to a file (a pipe nobody reads could
     fill and stall it); it is shown when the child fails."""
 
     def __init__(self, case_id, side, args):
@@ -423,8 +435,12 @@ class Side:
                                         env=CALLER_ENVIRONMENT, text=True, bufsize=1,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.errors)
+        self.info = None
+
+    def ready(self):
         self.info = self._read()
         self.info["samples_s"], self.info["faults_per_call"] = [], []
+        return self
 
     def _read(self):
         result = _first_result(self.process.stdout)
@@ -442,10 +458,16 @@ class Side:
         reply = self._read()
         self.info["samples_s"].append(reply["sample_s"])
         self.info["faults_per_call"].append(reply["faults_per_call"])
+        for key in ("calls_per_sample", "untimed_calls_per_sample"):  # the first sample's
+            if key in reply:
+                self.info[key] = reply[key]
         return reply["sample_s"]
 
     def close(self):
         """Stop the child; its record: the ready line's fields and every sample."""
+        if self.process.poll() is None and self.info is None:
+            self.process.kill()  # still building (the other side failed, or Ctrl-C)
+            self.process.wait()
         if self.process.poll() is None:
             try:
                 self.process.stdin.write("stop\n")
@@ -463,12 +485,15 @@ class Side:
 
 
 def open_sides(case_id, args, first):
-    """Both sides' children, started one after the other (each builds and warms up on a
-    machine the other leaves idle), `first` first; closed again if either fails."""
+    """Both sides' children, started together (`first` first) and built and warmed up at
+    the same time, which halves a round's wait; nothing is timed until both are ready.
+    Both are closed again if either fails."""
     opened = {}
     try:
         for side in (first, SIDES[1 - SIDES.index(first)]):
             opened[side] = Side(case_id, side, args)
+        for side in opened.values():
+            side.ready()
     except BaseException:
         for side in opened.values():
             side.close()
@@ -502,8 +527,8 @@ def measure(case, args, quiet_start=True):
     """Check, then `rounds` rounds, and more, up to `max_rounds`, while the ratio's
     standard error is above `precision` (3%: two runs' ratios then differ by more than 10%
     at most about once in fifty cases, where the machine itself has not changed); the
-    case's row. A round starts one child per side (which starts first alternates by
-    round) and then takes `samples` samples from each,
+    case's row. A round starts one child per side (both build at once; which is started
+    first alternates by round) and then takes `samples` samples from each,
     interleaved: one side's sample, a pause, the other's, with the order swapped at every
     pair, so that both sides see the same stretch of the machine's time. The pause lets the
     side that just ran park its threads (OpenBLAS's spin for up to about 0.1 s after a

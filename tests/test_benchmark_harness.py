@@ -45,8 +45,13 @@ def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
             super().__init__(case_id, side, args)
             self.side = side
             events.append(("open", side))
+
+        def ready(self):
+            super().ready()
+            events.append(("ready", self.side))
             assert self.info["omp_wait_policy"] == harness.CALLER_ENVIRONMENT.get(
                 "OMP_WAIT_POLICY")
+            return self
 
         def sample(self):
             events.append(("sample", self.side))
@@ -60,9 +65,12 @@ def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
     code, out = run(monkeypatch, capsys, [0.1, 0.2, 0.7])
     assert code == 0
     m, t = ("sample", "minigen"), ("sample", "torch")
+    # both children of a round start before either is waited for: they build together
     assert events == [("check",), ("open", "minigen"), ("open", "torch"),
+                      ("ready", "minigen"), ("ready", "torch"),
                       m, t, t, m, m, t, t, m, m, t,
                       ("open", "torch"), ("open", "minigen"),
+                      ("ready", "torch"), ("ready", "minigen"),
                       t, m, m, t, t, m, m, t, t, m]
     (row,) = rows
     assert row["load_before"] == 0.2 and row["load_after"] == 0.7 and row["valid"]
@@ -73,6 +81,9 @@ def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
         # and each sample's pages touched for the first time, per call
         assert [len(c["faults_per_call"]) for c in row["children"][side]] == [5, 5]
         assert all(f >= 0 for c in row["children"][side] for f in c["faults_per_call"])
+        # the calls per sample, set at the first sample (the other side idle)
+        assert all(c["calls_per_sample"] >= 1 and c["untimed_calls_per_sample"] >= 1
+                   for c in row["children"][side])
     assert [len(p) for p in row["pair_ratios"]] == [5, 5]
     ours, theirs = (row["children"][side] for side in harness.SIDES)
     for r in range(2):  # a pair: minigen's sample over PyTorch's beside it
@@ -86,14 +97,40 @@ def test_sides_are_interleaved_and_the_row_records_loads(monkeypatch, capsys):
 def test_a_failing_child_names_its_case_and_shows_its_error(monkeypatch):
     args = harness.parse(["--threads", "1"])
     with pytest.raises(RuntimeError, match=r"NOPE \(minigen\): the child process failed"):
-        harness.Side("NOPE", "minigen", args)
+        harness.Side("NOPE", "minigen", args).ready()
+
+
+def test_a_failing_side_stops_the_other_still_building(monkeypatch):
+    """open_sides: when one child fails, the other (perhaps still building) is stopped at
+    once, not waited for."""
+    closed = []
+
+    class Failing(FakeSide):
+        def ready(self):
+            if self.side == "torch":
+                raise RuntimeError("X0 (torch): the child process failed")
+            return self
+
+        def close(self):
+            closed.append(self.side)
+            return self.info
+
+    monkeypatch.setattr(harness, "Side", Failing)
+    args = harness.parse(["--threads", "1"])
+    with pytest.raises(RuntimeError, match="X0 \\(torch\\)"):
+        harness.open_sides("X0", args, "minigen")
+    assert sorted(closed) == ["minigen", "torch"]
 
 
 class FakeSide:
     """A child that returns 1 ms per call, without a process."""
 
     def __init__(self, case_id, side, args):
+        self.side = side
         self.info = {"samples_s": [], "first_call_s": 0.0}
+
+    def ready(self):
+        return self
 
     def sample(self):
         self.info["samples_s"].append(1e-3)
