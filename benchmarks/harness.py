@@ -60,17 +60,19 @@ A case runs as:
        runs agreed within 10% on only 19-21 of 23 ratios; the pairs' ratios of one round
        spread by 10-35% (interquartile range over the median) on this machine, a standard
        error of 2-8% per ratio, and a case at 6% misses 10% between two runs one time in
-       four. A quiet case stops at 5 rounds; a noisy one (K1, K5, K7, M1, M2) gets up to
-       24, which a whole run of fixed rounds would spend on every case. Why 24: PyTorch's
-       M2 children come in two kinds, fast or slow for their whole life (see
+       four. A quiet case stops at 8 rounds (why 8: ROUNDS); a noisy one (K1, K5, K7, M1,
+       M2) gets up to 24, which a whole run of fixed rounds would spend on every case.
+       Why 24: PyTorch's M2 children come in two kinds, fast or slow for their whole life (see
        _minor_faults), and a round's ratio is about 1.4 or 1.15 depending on which it
        drew; with 12 rounds or fewer two whole runs differed by 15% on M2, with 24 two
        runs of M2 differed by 2.3%.
 The load average (1 minute) is read when the run starts and before and after each case. A
 run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
-given, and then every case is marked invalid; during the run the harness's own children
-keep up to `threads` cores busy, so a case is also invalid when the load before or after
-it exceeds threads + max-load (someone else's work).
+given, and then every case is marked invalid. During the run the load average counts the
+harness's own children too (two at once while a round's children build), so a case is
+invalid when other processes kept more than --max-load cores busy on average during it:
+the machine's busy CPU time (/proc/stat) less the CPU time of the harness and its
+children (`others_cores` in the row).
 
 `compare` reads two results files (two runs taken apart in time) and prints, per case, both
 ratios and their relative difference; it exits 1 when any pair differs by more than
@@ -508,6 +510,33 @@ def load():
     return os.getloadavg()[0]
 
 
+def cpu_seconds():
+    """(every process's busy CPU seconds since boot, from /proc/stat, or None where there is
+    none; the CPU seconds of this process and of its children that have ended). Busy is
+    user, nice, system, irq and softirq time: not idle, iowait, or steal, the time the
+    host gave to other machines."""
+    own = sum(getattr(resource.getrusage(who), field)
+              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for field in ("ru_utime", "ru_stime"))
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None, own
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK"), own
+
+
+def others_cores(before, after, seconds):
+    """How many cores, on average, processes other than the harness and its children kept
+    busy between two cpu_seconds() readings `seconds` apart (None where /proc/stat is
+    missing): the machine's busy time less the harness's own. Unlike the load average it
+    does not count the harness's own children, whatever they do at once."""
+    if before[0] is None or after[0] is None or seconds <= 0:
+        return None
+    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / seconds)
+
+
 def standard_error(pairs):
     """The ratio's standard error, as a fraction of it (on the log scale), from the pairs'
     ratios of the rounds so far: the larger of two estimates. Pairs taken as independent,
@@ -534,10 +563,15 @@ def measure(case, args, quiet_start=True):
     side that just ran park its threads (OpenBLAS's spin for up to about 0.1 s after a
     product, OpenMP's for a while after a parallel region) before the other is timed.
 
-    The harness's own children keep up to `threads` cores busy, which the 1-minute load
-    average counts: a case is valid when the run began quiet and the load stayed within
-    threads + max_load (more than that is someone else's work)."""
-    before, started = load(), time.perf_counter()
+    A case is valid when the run began quiet (its load average at most max_load) and,
+    during the case, other processes than the harness and its children kept at most
+    max_load cores busy on average (others_cores: the machine's busy CPU time less the
+    harness's own). The load average cannot tell them apart: it counts the harness's own
+    children, and two of them build at once, so a quiet run reached a load of 2.7 (two
+    whole runs at 605f666, whose bound of threads + max_load, 2.5, marked M6f and M8
+    invalid). Where /proc/stat is missing, the load average must stay within
+    2 threads + max_load."""
+    before, started, cpu_before = load(), time.perf_counter(), cpu_seconds()
     run_check(case.id, args)
     by_side = {side: [] for side in SIDES}
     rounds, pairs = [], []
@@ -557,7 +591,10 @@ def measure(case, args, quiet_start=True):
         ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
         pairs.append([a / b for a, b in zip(ours, theirs)])
         rounds.append(statistics.median(pairs[-1]))
-    after = load()
+    after, seconds = load(), time.perf_counter() - started
+    others = others_cores(cpu_before, cpu_seconds(), seconds)
+    quiet = max(before, after) <= 2 * args.threads + args.max_load if others is None else \
+        others <= args.max_load
     medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
                for side in SIDES}
     ratio = statistics.median(x for p in pairs for x in p)
@@ -566,12 +603,12 @@ def measure(case, args, quiet_start=True):
             "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
             "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
             "pair_ratios": pairs, "standard_error": standard_error(pairs),
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
             "ratio_of_medians": medians["minigen"] / medians["torch"],
             "target": case.target, "goal": case.goal,
             "meets_target": None if case.target is None else ratio <= case.target,
-            "load_before": before, "load_after": after,
-            "valid": quiet_start and max(before, after) <= args.threads + args.max_load,
+            "load_before": before, "load_after": after, "others_cores": others,
+            "valid": quiet_start and quiet,
             "first_call_s": {side: [res["first_call_s"] for res in by_side[side]]
                              for side in SIDES},
             "children": by_side}
@@ -579,7 +616,7 @@ def measure(case, args, quiet_start=True):
 
 def format_rows(rows):
     header = ["benchmark", "minigen", "PyTorch", "ratio", "rounds: n, low-high", "target",
-              "load before/after", ""]
+              "load before/after", "others' cores", ""]
     lines = []
     for r in rows:
         verdict = "INVALID (load)" if not r["valid"] else \
@@ -590,7 +627,9 @@ def format_rows(rows):
                       f"{len(r['round_ratios'])}, "
                       f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
                       "" if r["target"] is None else f"<= {r['target']}",
-                      f"{r['load_before']:.2f}/{r['load_after']:.2f}", verdict])
+                      f"{r['load_before']:.2f}/{r['load_after']:.2f}",
+                      "?" if r.get("others_cores") is None else f"{r['others_cores']:.2f}",
+                      verdict])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] +
@@ -840,7 +879,10 @@ def main(argv=None):
                   f"({len(row['round_ratios'])} rounds {row['spread'][0]:.2f}-"
                   f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), load "
                   f"{row['load_before']:.2f} -> "
-                  f"{row['load_after']:.2f}", flush=True)
+                  f"{row['load_after']:.2f}, other processes "
+                  + ("?" if row.get("others_cores") is None else
+                     f"{row['others_cores']:.2f}")
+                  + " cores", flush=True)
     except KeyboardInterrupt:
         sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; " +
                  ("nothing written" if kept is None else f"those are in {kept}") +

@@ -14,10 +14,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness  # noqa: E402
 
 
+def quiet_cpu(monkeypatch, others=0.0):
+    """cpu_seconds scripted: each reading 10 s of the machine's busy time after the last,
+    the share `others` of it not the harness's own."""
+    clock = {"busy": 0.0, "own": 0.0}
+
+    def cpu_seconds():
+        clock["busy"] += 10.0
+        clock["own"] += 10.0 * (1 - others)
+        return clock["busy"], clock["own"]
+    monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
+
+
 def run(monkeypatch, capsys, loads, *extra):
-    """main() on the NumPy-only self-check case X0, with the load average scripted."""
+    """main() on the NumPy-only self-check case X0, with the load average scripted and no
+    other process busy."""
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
+    quiet_cpu(monkeypatch)
     code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
                          "5", "--warmup", "1", "--pause", "0", "--no-write", *extra])
     return code, capsys.readouterr().out
@@ -219,6 +233,38 @@ class NoisySide(FakeSide):
         self.side = side
 
 
+def test_a_case_is_invalid_when_other_processes_were_busy_not_when_its_own_load_was(
+        monkeypatch):
+    """The load average counts the harness's own children (two at once while a round's
+    children build: a quiet run reached 2.7); validity reads the CPU time of other
+    processes instead, and falls back to the load average within 2 threads + max_load
+    where /proc/stat is missing."""
+    assert harness.others_cores((100.0, 5.0), (130.0, 33.0), 10.0) == pytest.approx(0.2)
+    assert harness.others_cores((100.0, 5.0), (130.0, 40.0), 10.0) == 0.0  # rounding
+    assert harness.others_cores((None, 5.0), (None, 40.0), 10.0) is None
+    busy, own = harness.cpu_seconds()
+    assert own > 0 and (busy is None or busy >= 0)
+    monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
+    monkeypatch.setattr(harness, "Side", FakeSide)
+    args = harness.parse(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
+                          "5", "--pause", "0", "--threads", "2"])
+    monkeypatch.setattr(harness, "load", lambda: 2.7)  # the harness's own two children
+    readings = iter([(100.0, 10.0), (130.0, 39.0)])  # 1 s of others' work in the case
+    monkeypatch.setattr(harness, "cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(harness.time, "perf_counter", iter(range(0, 1000, 10)).__next__)
+    row = harness.measure(harness.get_case("X0"), args)
+    assert row["others_cores"] == pytest.approx(1.0 / row["seconds"]) and row["valid"]
+    readings = iter([(100.0, 10.0), (130.0, 10.0)])  # all 30 s someone else's
+    monkeypatch.setattr(harness, "cpu_seconds", lambda: next(readings))
+    row = harness.measure(harness.get_case("X0"), args)
+    assert row["others_cores"] > args.max_load and not row["valid"]
+    for loads, valid in ((4.5, True), (4.6, False)):  # no /proc/stat: 2 x 2 + 0.5
+        monkeypatch.setattr(harness, "cpu_seconds", lambda: (None, 1.0))
+        monkeypatch.setattr(harness, "load", lambda: loads)
+        row = harness.measure(harness.get_case("X0"), args)
+        assert row["others_cores"] is None and row["valid"] == valid
+
+
 @pytest.mark.parametrize("side, rounds", [(FakeSide, 3), (NoisySide, 8)])
 def test_a_noisy_case_gets_rounds_up_to_max_rounds(monkeypatch, side, rounds):
     """--rounds rounds, then more while the standard error is above --precision, up to
@@ -298,16 +344,20 @@ def test_finished_cases_are_kept_until_the_run_ends(monkeypatch, capsys, tmp_pat
     assert not partial.exists()
 
 
-def test_someone_elses_load_during_a_case_marks_it_invalid(monkeypatch, capsys):
-    """The harness's own children count up to `threads` in the load average; beyond
-    threads + max_load during a case is other work."""
+def test_someone_elses_work_during_a_case_marks_it_invalid(monkeypatch, capsys):
+    """The harness's own children raise the load average (two at once while a round's
+    children build); only other processes' CPU time during a case makes it invalid."""
     pytest.importorskip("torch", reason="the machine line names torch's version")
     monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
     monkeypatch.setattr(harness, "Side", FakeSide)
-    code, out = run(monkeypatch, capsys, [0.1, 1.9, 2.4], "--threads", "2")
-    assert code == 0 and "INVALID" not in out
-    code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.6], "--threads", "2")
-    assert "INVALID (load)" in out
+    code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.7], "--threads", "2")
+    assert code == 0 and "INVALID" not in out and "other processes 0.00 cores" in out
+    readings = iter([(0.0, 0.0), (1e9, 0.0)])  # everything someone else's
+    monkeypatch.setattr(harness, "cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(harness, "load", iter([0.1, 0.3, 0.3]).__next__)
+    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
+                         "5", "--pause", "0", "--no-write", "--threads", "2"])
+    assert "INVALID (load)" in capsys.readouterr().out
 
 
 # the K cases: README's kernel rows, each side's call and the check from the kernel groups
