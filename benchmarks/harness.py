@@ -62,10 +62,10 @@ A case runs as:
        error of 2-8% per ratio, and a case at 6% misses 10% between two runs one time in
        four. A quiet case stops at 8 rounds (why 8: ROUNDS); a noisy one (K1, K5, K7, M1,
        M2) gets up to 24, which a whole run of fixed rounds would spend on every case.
-       Why 24: PyTorch's M2 children come in two kinds, fast or slow for their whole life (see
-       _minor_faults), and a round's ratio is about 1.4 or 1.15 depending on which it
-       drew; with 12 rounds or fewer two whole runs differed by 15% on M2, with 24 two
-       runs of M2 differed by 2.3%.
+       Why 24: PyTorch's M2 children come in two kinds, fast or slow for their whole
+       life (see _minor_faults), and a round's ratio is about 1.4 or 1.15 depending on
+       which it drew; with 12 rounds or fewer two whole runs differed by 15% on M2, with
+       24 two runs of M2 differed by 2.3%.
 The load average (1 minute) is read when the run starts and before and after each case. A
 run does not start above --max-load (0.5 by default, BENCHMARKS.md) unless --allow-load is
 given, and then every case is marked invalid. During the run the load average counts the
