@@ -2,9 +2,9 @@
 the two sides' samples interleaved in time, on a quiet machine (issue 20, BENCHMARKS.md's
 rules).
 
-    python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 5]
+    python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 8]
                                  [--max-rounds 24] [--precision 0.03]
-                                 [--samples 7] [--pause 0.1] [--threads N]
+                                 [--samples 5] [--pause 0.1] [--threads N]
                                  [--max-load 0.5] [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
     python -m benchmarks.harness chart A.json [B.json ...] --out PICTURE.png
@@ -35,13 +35,13 @@ take turns, one sample each, so that every stretch falls on both sides alike.
 A case runs as:
     1. a check process: both sides compute the same loss and gradients (or outputs) from the
        same weights and inputs and must agree; a case that fails is not timed;
-    2. `rounds` rounds (5), then more, up to --max-rounds (24), while the ratio's standard
+    2. `rounds` rounds (8), then more, up to --max-rounds (24), while the ratio's standard
        error is above --precision (3% of it; see standard_error); a round starts one child
-       per side, one after the other (which side
-       first alternates by round), each building its case and warming up (its first call
-       timed apart: where Numba compiles or loads its cache) while the other waits; a
-       sample is enough calls to last --sample-seconds (0.1 s), the number fixed by the
-       child after its warm-up;
+       per side, both at once (which side is started first alternates by round), each
+       building its case and warming up (its first call timed apart: where Numba compiles
+       or loads its cache); nothing is timed until both are ready; a sample is enough
+       calls to last --sample-seconds (0.1 s), the number fixed by the child at its first
+       sample, while the other side waits;
     3. then `samples` samples per side, interleaved: one side's, --pause (0.1 s, so that
        the side that just ran parks its threads: OpenBLAS spins up to about 0.1 s after a
        product), the other's, the order swapped at every pair. Before each sample a child
@@ -614,6 +614,12 @@ def measure(case, args, quiet_start=True):
             "children": by_side}
 
 
+def _others(row):
+    """A row's others_cores as shown; "?" where it was not measured (no /proc/stat, or a
+    results file from before it was recorded)."""
+    return "?" if row.get("others_cores") is None else f"{row['others_cores']:.2f}"
+
+
 def format_rows(rows):
     header = ["benchmark", "minigen", "PyTorch", "ratio", "rounds: n, low-high", "target",
               "load before/after", "others' cores", ""]
@@ -628,7 +634,7 @@ def format_rows(rows):
                       f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
                       "" if r["target"] is None else f"<= {r['target']}",
                       f"{r['load_before']:.2f}/{r['load_after']:.2f}",
-                      "?" if r.get("others_cores") is None else f"{r['others_cores']:.2f}",
+                      _others(r),
                       verdict])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
@@ -879,10 +885,8 @@ def main(argv=None):
                   f"({len(row['round_ratios'])} rounds {row['spread'][0]:.2f}-"
                   f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), load "
                   f"{row['load_before']:.2f} -> "
-                  f"{row['load_after']:.2f}, other processes "
-                  + ("?" if row.get("others_cores") is None else
-                     f"{row['others_cores']:.2f}")
-                  + " cores", flush=True)
+                  f"{row['load_after']:.2f}, other processes {_others(row)} cores",
+                  flush=True)
     except KeyboardInterrupt:
         sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; " +
                  ("nothing written" if kept is None else f"those are in {kept}") +

@@ -14,16 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import harness  # noqa: E402
 
 
-def quiet_cpu(monkeypatch, others=0.0):
-    """cpu_seconds scripted: each reading 10 s of the machine's busy time after the last,
-    the share `others` of it not the harness's own."""
-    clock = {"busy": 0.0, "own": 0.0}
-
-    def cpu_seconds():
-        clock["busy"] += 10.0
-        clock["own"] += 10.0 * (1 - others)
-        return clock["busy"], clock["own"]
-    monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
+def quiet_cpu(monkeypatch):
+    """cpu_seconds scripted: each reading 10 s of busy time after the last, all of it the
+    harness's own."""
+    clock = iter(range(10, 10 ** 6, 10))
+    monkeypatch.setattr(harness, "cpu_seconds", lambda: (next(clock),) * 2)
 
 
 def run(monkeypatch, capsys, loads, *extra):
