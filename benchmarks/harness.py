@@ -805,7 +805,8 @@ def parse(argv):
     if args.command is None and args.rounds < 2:
         parser.error("--rounds must be at least 2: the spread needs more than one round")
     if args.command is None and args.max_rounds < args.rounds:
-        parser.error("--max-rounds must be at least --rounds")
+        parser.error(f"--max-rounds ({args.max_rounds}) must be at least --rounds "
+                     f"({args.rounds})")
     if args.command is None and args.precision <= 0:
         parser.error("--precision must be more than 0 (a fraction of the ratio: 0.03)")
     if args.command is None and args.pause < 0:
