@@ -316,20 +316,7 @@ def _accumulate(grads, x, g):
     if g.data.dtype != data.dtype:
         g = g.astype(data.dtype)
     prev = grads.get(x)
-    if prev is None:
-        grads[x] = g
-    elif is_grad_enabled():  # create_graph: the sum joins the graph of the gradient
-        grads[x] = prev + g
-    else:
-        grads[x] = _add(prev, g)
-
-
-def _add(a, b):
-    """a + b for two gradients of one shape and dtype, outside the graph; on the add
-    kernel where there is one for the dtype (kernels/add: its threads add the rows they
-    wrote in the kernels before)."""
-    kernel = backend.kernel("add", a.data)
-    return a + b if kernel is None else Tensor(kernel.add(a.data, b.data))
+    grads[x] = g if prev is None else prev + g
 
 
 def unbroadcast(g, shape):

@@ -13,8 +13,8 @@ import minigen as mg
 import minigen.functional as F
 from minigen import backend
 
-KERNELS = ("adam", "add", "attention", "causal_conv1d", "conv2d", "coupling", "gelu",
-           "layer_norm", "masked_conv2d", "silu", "sum")
+KERNELS = ("adam", "attention", "causal_conv1d", "conv2d", "coupling", "gelu", "layer_norm",
+           "masked_conv2d", "silu", "sum")
 NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm", "silu")  # their ops compose themselves on CuPy
 FLOAT32_ONLY = ("sum",)  # float64 needs no float64 accumulator: NumPy's own sum
 
@@ -52,7 +52,7 @@ def test_a_cuda_kernel_is_used_once_its_module_exists(name, monkeypatch):
     assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
 
 
-@pytest.mark.parametrize("name", ["adam", "add", "gelu", "layer_norm", "silu", "sum"])
+@pytest.mark.parametrize("name", ["adam", "gelu", "layer_norm", "silu", "sum"])
 def test_dtypes_a_kernel_does_not_take_get_none(name):
     for dtype in (np.float16, np.int64):
         assert backend.kernel(name, np.zeros(3, dtype)) is None

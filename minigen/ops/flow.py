@@ -19,9 +19,7 @@ itself and two nodes adopt its results:
   the engine adds that to the gradient of s coming from y.
 The alternative, one node for both results, would have to stack a float32 y with a float64
 logdet in one array; two nodes keep each result in its own dtype at the cost of one extra
-addition over s in backward. The engine makes it on kernels/add, whose threads add the rows
-they wrote in the backward kernel: a one-thread NumPy addition there tripled K5's step
-time whenever this virtual machine's cores were slow to read each other's writes.
+addition over s in backward.
 
 ActNorm and the 1x1 convolution are a few plain ops each (a per-channel scale, a C x C
 matrix product): their gradients, of every order, follow from the primitives, and their
