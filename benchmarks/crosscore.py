@@ -12,8 +12,8 @@ and a last column saying "slow" where +numpy took more than twice +rows. The sum
 each variant's median, 90th percentile and largest round, and the share of slow rounds.
 
 On the 2-core development machine (a virtual machine) there were stretches of seconds to a
-minute (in 4% to 42% of the samples of 2- to 4-minute spans) in which +numpy took 500-600 us
-against 112 usually, while kernel (85), +rows (100-110) and serial (183) kept their
+minute (4% to 42% of the samples in spans of 2 to 4 minutes) in which +numpy took 500-600
+us against 112 usually, while kernel (85), +rows (100-110) and serial (183) kept their
 times; K5's minigen step then took 0.9-1.6 ms instead of 0.33, its backward adding the
 log-determinant's gradient to the coupling's gradient for s in one such NumPy pass, and
 PyTorch's, whose ops all split their work over the threads alike, kept its speed. Adding
