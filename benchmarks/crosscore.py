@@ -127,7 +127,7 @@ def main(argv=None):
     for fn in calls.values():  # compile or load every kernel before the clock starts
         fn()
     print("time      " + " ".join(f"{name:>7}" for name in VARIANTS) + "  (us per call)")
-    rows = []
+    rows, interrupted = [], False
     ends = time.monotonic() + args.seconds
     try:
         while time.monotonic() < ends:
@@ -138,9 +138,10 @@ def main(argv=None):
                   + ("  slow" if is_slow(row) else ""), flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        interrupted = True
     if rows:
         print("\n".join(summary(rows)))
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
