@@ -21,12 +21,15 @@ def quiet_cpu(monkeypatch):
     monkeypatch.setattr(harness, "cpu_seconds", lambda: (next(clock),) * 2)
 
 
-def run(monkeypatch, capsys, loads, *extra):
-    """main() on the NumPy-only self-check case X0, with the load average scripted and no
-    other process busy."""
+def run(monkeypatch, capsys, loads, *extra, cpu_seconds=None):
+    """main() on the NumPy-only self-check case X0, with the load average scripted and,
+    unless `cpu_seconds` stands in for harness.cpu_seconds, no other process busy."""
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
-    quiet_cpu(monkeypatch)
+    if cpu_seconds is None:
+        quiet_cpu(monkeypatch)
+    else:
+        monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
     code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
                          "5", "--warmup", "1", "--pause", "0", "--no-write", *extra])
     return code, capsys.readouterr().out
@@ -347,12 +350,10 @@ def test_someone_elses_work_during_a_case_marks_it_invalid(monkeypatch, capsys):
     monkeypatch.setattr(harness, "Side", FakeSide)
     code, out = run(monkeypatch, capsys, [0.1, 0.3, 2.7], "--threads", "2")
     assert code == 0 and "INVALID" not in out and "other processes 0.00 cores" in out
-    readings = iter([(0.0, 0.0), (1e9, 0.0)])  # everything someone else's
-    monkeypatch.setattr(harness, "cpu_seconds", lambda: next(readings))
-    monkeypatch.setattr(harness, "load", iter([0.1, 0.3, 0.3]).__next__)
-    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
-                         "5", "--pause", "0", "--no-write", "--threads", "2"])
-    assert "INVALID (load)" in capsys.readouterr().out
+    busy = iter([(0.0, 0.0), (1e9, 0.0)]).__next__  # everything someone else's
+    code, out = run(monkeypatch, capsys, [0.1, 0.3, 0.3], "--threads", "2",
+                    cpu_seconds=busy)
+    assert "INVALID (load)" in out
 
 
 # the K cases: README's kernel rows, each side's call and the check from the kernel groups
