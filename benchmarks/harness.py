@@ -113,6 +113,7 @@ TOLERANCE = 0.10
 # M2 1.11). Eight draw only one kind about one time in sixty, where five did one in eleven.
 ROUNDS, SAMPLES, PAUSE = 8, 5, 0.1
 MAX_ROUNDS, PRECISION = 24, 0.03
+PASSES = 4
 RESULT_PREFIX = "HARNESS-RESULT "
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where children run
 
@@ -552,66 +553,142 @@ def standard_error(pairs):
     return max(by_pair, statistics.stdev(medians) / math.sqrt(len(medians)))
 
 
-def measure(case, args, quiet_start=True):
-    """Check, then `rounds` rounds, and more, up to `max_rounds`, while the ratio's
-    standard error is above `precision` (3%: two runs' ratios then differ by more than 10%
-    at most about once in fifty cases, where the machine itself has not changed); the
-    case's row. A round starts one child per side (both build at once; which is started
-    first alternates by round) and then takes `samples` samples from each,
-    interleaved: one side's sample, a pause, the other's, with the order swapped at every
-    pair, so that both sides see the same stretch of the machine's time. The pause lets the
-    side that just ran park its threads (OpenBLAS's spin for up to about 0.1 s after a
-    product, OpenMP's for a while after a parallel region) before the other is timed.
+class CaseTiming:
+    """One case's rounds so far, taken in one or more stretches of the run (passes: see
+    run_passes); its row at any point. The check runs before its first round. Each
+    stretch records the load average before and after it, its seconds and the CPU time of
+    other processes than the harness and its children during it (cpu_seconds)."""
 
-    A case is valid when the run began quiet (its load average at most max_load) and,
-    during the case, other processes than the harness and its children kept at most
-    max_load cores busy on average (others_cores: the machine's busy CPU time less the
-    harness's own). The load average cannot tell them apart: it counts the harness's own
-    children, and two of them build at once, so a quiet run reached a load of 2.7 (two
-    whole runs at 605f666, whose bound of threads + max_load, 2.5, marked M6f and M8
-    invalid). Where /proc/stat is missing, the load average must stay within
-    2 threads + max_load."""
-    before, started, cpu_before = load(), time.perf_counter(), cpu_seconds()
-    run_check(case.id, args)
-    by_side = {side: [] for side in SIDES}
-    rounds, pairs = [], []
-    while len(rounds) < args.rounds or (len(rounds) < args.max_rounds and
-                                        standard_error(pairs) > args.precision):
-        r = len(rounds)
-        sides = open_sides(case.id, args, SIDES[r % 2])
-        try:
-            for i in range(args.samples):
-                for side in (SIDES if (r + i) % 2 == 0 else SIDES[::-1]):
-                    time.sleep(args.pause)
-                    sides[side].sample()
-        finally:
-            result = {side: sides[side].close() for side in SIDES}
-        for side in SIDES:
-            by_side[side].append(result[side])
-        ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
-        pairs.append([a / b for a, b in zip(ours, theirs)])
-        rounds.append(statistics.median(pairs[-1]))
-    after, seconds = load(), time.perf_counter() - started
-    others = others_cores(cpu_before, cpu_seconds(), seconds)
-    quiet = max(before, after) <= 2 * args.threads + args.max_load if others is None else \
-        others <= args.max_load
-    medians = {side: statistics.median(t for res in by_side[side] for t in res["samples_s"])
-               for side in SIDES}
-    ratio = statistics.median(x for p in pairs for x in p)
-    factor = {"s": 1.0, "ms": 1e3, "us": 1e6}[case.unit] / case.scale
-    return {"id": case.id, "name": case.title, "unit": case.unit,
-            "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
-            "ratio": ratio, "round_ratios": rounds, "spread": [min(rounds), max(rounds)],
-            "pair_ratios": pairs, "standard_error": standard_error(pairs),
-            "seconds": seconds,
-            "ratio_of_medians": medians["minigen"] / medians["torch"],
-            "target": case.target, "goal": case.goal,
-            "meets_target": None if case.target is None else ratio <= case.target,
-            "load_before": before, "load_after": after, "others_cores": others,
-            "valid": quiet_start and quiet,
-            "first_call_s": {side: [res["first_call_s"] for res in by_side[side]]
-                             for side in SIDES},
-            "children": by_side}
+    def __init__(self, case, args):
+        self.case, self.args = case, args
+        self.by_side = {side: [] for side in SIDES}
+        self.rounds, self.pairs, self.round_passes, self.round_started = [], [], [], []
+        self.loads, self.seconds, self.others_busy, self.checked = [], 0.0, 0.0, False
+
+    def more(self, rounds, pass_index=0):
+        """`rounds` more rounds (the check first, at the case's first stretch). A round
+        starts one child per side (both build at once; which is started first alternates
+        by round) and then takes `samples` samples from each, interleaved: one side's
+        sample, a pause, the other's, with the order swapped at every pair, so that both
+        sides see the same stretch of the machine's time. The pause lets the side that just
+        ran park its threads (OpenBLAS's spin for up to about 0.1 s after a product,
+        OpenMP's for a while after a parallel region) before the other is timed."""
+        args = self.args
+        before, started, cpu_before = load(), time.perf_counter(), cpu_seconds()
+        if not self.checked:
+            run_check(self.case.id, args)
+            self.checked = True
+        for _ in range(rounds):
+            r = len(self.rounds)
+            self.round_started.append(time.time())
+            sides = open_sides(self.case.id, args, SIDES[r % 2])
+            try:
+                for i in range(args.samples):
+                    for side in (SIDES if (r + i) % 2 == 0 else SIDES[::-1]):
+                        time.sleep(args.pause)
+                        sides[side].sample()
+            finally:
+                result = {side: sides[side].close() for side in SIDES}
+            for side in SIDES:
+                self.by_side[side].append(result[side])
+            ours, theirs = result["minigen"]["samples_s"], result["torch"]["samples_s"]
+            self.pairs.append([a / b for a, b in zip(ours, theirs)])
+            self.rounds.append(statistics.median(self.pairs[-1]))
+            self.round_passes.append(pass_index)
+        seconds = time.perf_counter() - started
+        self.loads.append([before, load()])
+        self.seconds += seconds
+        others = others_cores(cpu_before, cpu_seconds(), seconds)
+        self.others_busy = None if others is None or self.others_busy is None else \
+            self.others_busy + others * seconds
+
+    def wants_more(self):
+        """Below --rounds, or below --max-rounds with the ratio's standard error above
+        --precision (3%: two runs' ratios then differ by more than 10% at most about once
+        in fifty cases, where the machine itself has not changed)."""
+        return len(self.rounds) < self.args.rounds or (
+            len(self.rounds) < self.args.max_rounds and
+            standard_error(self.pairs) > self.args.precision)
+
+    def row(self, quiet_start=True):
+        """The case's row from its rounds so far.
+
+        A case is valid when the run began quiet (its load average at most max_load) and,
+        during the case's stretches, other processes than the harness and its children
+        kept at most max_load cores busy on average (others_cores: the machine's busy CPU
+        time less the harness's own). The load average cannot tell them apart: it counts
+        the harness's own children, and two of them build at once, so a quiet run reached
+        a load of 2.7 (two whole runs at 605f666, whose bound of threads + max_load, 2.5,
+        marked M6f and M8 invalid). Where /proc/stat is missing, the load average must
+        stay within 2 threads + max_load."""
+        case, args, by_side, pairs = self.case, self.args, self.by_side, self.pairs
+        others = None if self.others_busy is None or self.seconds <= 0 else \
+            self.others_busy / self.seconds
+        loads = [x for pair in self.loads for x in pair]
+        quiet = max(loads) <= 2 * args.threads + args.max_load if others is None else \
+            others <= args.max_load
+        medians = {side: statistics.median(t for res in by_side[side]
+                                           for t in res["samples_s"]) for side in SIDES}
+        ratio = statistics.median(x for p in pairs for x in p)
+        error = standard_error(pairs)
+        factor = {"s": 1.0, "ms": 1e3, "us": 1e6}[case.unit] / case.scale
+        return {"id": case.id, "name": case.title, "unit": case.unit,
+                "minigen": medians["minigen"] * factor, "torch": medians["torch"] * factor,
+                "ratio": ratio, "round_ratios": list(self.rounds),
+                "spread": [min(self.rounds), max(self.rounds)],
+                "pair_ratios": list(pairs), "standard_error": error,
+                "seconds": self.seconds,
+                "ratio_of_medians": medians["minigen"] / medians["torch"],
+                "target": case.target, "goal": case.goal,
+                "meets_target": None if case.target is None else ratio <= case.target,
+                "load_before": self.loads[0][0],
+                "load_after": max(after for _, after in self.loads),
+                "loads": [list(x) for x in self.loads], "others_cores": others,
+                "valid": quiet_start and quiet,
+                "round_passes": list(self.round_passes),
+                "round_started": list(self.round_started),
+                "first_call_s": {side: [res["first_call_s"] for res in by_side[side]]
+                                 for side in SIDES},
+                "children": by_side}
+
+
+def measure(case, args, quiet_start=True):
+    """One case on its own, all its rounds in one stretch: --rounds rounds, then more, one
+    at a time, up to --max-rounds while the ratio's standard error is above --precision;
+    the case's row (CaseTiming.row)."""
+    timing = CaseTiming(case, args)
+    timing.more(args.rounds)
+    while timing.wants_more():
+        timing.more(1)
+    return timing.row(quiet_start)
+
+
+def pass_shares(rounds, passes):
+    """The rounds each of the first `passes` passes gives every case: `rounds` split as
+    evenly as it goes, the larger shares first (8 over 4: 2, 2, 2, 2; 9 over 4: 3, 2, 2,
+    2)."""
+    return [rounds // passes + (p < rounds % passes) for p in range(passes)]
+
+
+def run_passes(timings, args):
+    """The order of a whole run: (pass, timing, rounds) to take, one after the other. The
+    first --passes passes give every case its share of --rounds (pass_shares), in the
+    order given; after them, each further pass gives one more round to every case that
+    still wants_more (its standard error above --precision, below --max-rounds), until
+    none does. A case's rounds are thus spread over the whole run rather than taken in one
+    stretch of a minute or two: why, see the module's docstring. A generator: whether a
+    case wants more is asked after its last rounds have run."""
+    for p, share in enumerate(pass_shares(args.rounds, args.passes)):
+        for timing in timings:
+            yield p, timing, share
+    p = args.passes
+    while True:
+        wanting = [t for t in timings if t.wants_more()]
+        if not wanting:
+            return
+        for timing in wanting:
+            yield p, timing, 1
+        p += 1
 
 
 def _others(row):
@@ -787,6 +864,10 @@ def parse(argv):
                         help=f"fresh pairs of child processes per case ({ROUNDS})")
     parser.add_argument("--samples", type=int, default=SAMPLES,
                         help=f"timed samples per side per round, at least 5 ({SAMPLES})")
+    parser.add_argument("--passes", type=int, default=None,
+                        help="passes over the cases that share out --rounds, so that each "
+                             f"case's rounds spread over the whole run ({PASSES}, or "
+                             "--rounds where that is fewer)")
     parser.add_argument("--max-rounds", dest="max_rounds", type=int, default=MAX_ROUNDS,
                         help="more rounds, up to this many, while the ratio's standard "
                              f"error is above --precision ({MAX_ROUNDS})")
@@ -807,6 +888,11 @@ def parse(argv):
     if args.command is None and args.max_rounds < args.rounds:
         parser.error(f"--max-rounds ({args.max_rounds}) must be at least --rounds "
                      f"({args.rounds})")
+    if args.command is None and args.passes is None:
+        args.passes = min(PASSES, args.rounds)
+    if args.command is None and not 1 <= args.passes <= args.rounds:
+        parser.error(f"--passes must be 1 to --rounds ({args.rounds}): each pass gives "
+                     f"every case at least one round")
     if args.command is None and args.precision <= 0:
         parser.error("--precision must be more than 0 (a fraction of the ratio: 0.03)")
     if args.command is None and args.pause < 0:
@@ -867,31 +953,44 @@ def main(argv=None):
     info = common.machine_info(args.threads)
     print(f"{info['cpu']}, {info['cores_available']} cores, {args.threads} threads each, "
           f"{args.rounds} to {args.max_rounds} rounds (until the ratio's standard error "
-          f"is {args.precision:.0%} or less) x {args.samples} interleaved samples per "
-          f"side, separate "
+          f"is {args.precision:.0%} or less) in {args.passes} passes and more, x "
+          f"{args.samples} interleaved samples per side, separate "
           f"processes, {args.pause} s pause, "
           f"OMP_WAIT_POLICY={CALLER_ENVIRONMENT.get('OMP_WAIT_POLICY', 'unset')}",
           flush=True)
-    rows, kept = [], None
+    kept, done = None, 0
     name = "-".join(args.cases) if args.cases else args.set
     config = {k: v for k, v in vars(args).items() if k != "command"}
+    timings = [CaseTiming(case, args) for case in chosen]
+    quiet_start = now <= args.max_load
+    so_far = lambda: [t.row(quiet_start) for t in timings if t.rounds]
     signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the round's children are stopped
+    last_pass = -1
     try:
-        for case in chosen:
-            row = measure(case, args, quiet_start=now <= args.max_load)
-            rows.append(row)
+        for p, timing, share in run_passes(timings, args):
+            if p != last_pass:
+                last_pass = p
+                print(f"pass {p + 1}: " + (
+                    f"{share} round{'s' if share > 1 else ''} of each case"
+                    if p < args.passes else "one more round of " +
+                    ", ".join(t.case.id for t in timings if t.wants_more()) +
+                    f" (standard error above {args.precision:.0%})"), flush=True)
+            timing.more(share, p)
+            done += share
+            row = timing.row(quiet_start)
             if not args.no_write:  # a whole run takes 40 minutes: keep what is done
-                kept = common.write_results(f"harness-{name}.partial", rows, info, config)
-            print(f"{case.id}: ratio {row['ratio']:.2f} +- {row['standard_error']:.1%} "
-                  f"({len(row['round_ratios'])} rounds {row['spread'][0]:.2f}-"
-                  f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), load "
-                  f"{row['load_before']:.2f} -> "
-                  f"{row['load_after']:.2f}, other processes {_others(row)} cores",
-                  flush=True)
+                kept = common.write_results(f"harness-{name}.partial", so_far(), info, config)
+            print(f"  {row['id']}: ratio {row['ratio']:.2f} +- {row['standard_error']:.1%} "
+                  f"({len(row['round_ratios'])} round{'s' * (len(row['round_ratios']) > 1)} "
+                  f"{row['spread'][0]:.2f}-{row['spread'][1]:.2f}, {row['seconds']:.0f} s), "
+                  f"load {timing.loads[-1][0]:.2f} -> {timing.loads[-1][1]:.2f}, other "
+                  f"processes {_others(row)} cores", flush=True)
     except KeyboardInterrupt:
-        sys.exit(f"harness: interrupted after {len(rows)} of {len(chosen)} cases; " +
+        sys.exit(f"harness: interrupted in pass {last_pass + 1}, after {done} rounds of "
+                 f"{len(chosen)} cases; " +
                  ("nothing written" if kept is None else f"those are in {kept}") +
-                 " (the results file is written when every case has run)")
+                 " (the results file is written when every case has had all its rounds)")
+    rows = so_far()
     print(format_rows(rows))
     if not args.no_write:
         path = common.write_results(f"harness-{name}", rows, info, config)

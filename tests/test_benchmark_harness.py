@@ -22,16 +22,18 @@ def quiet_cpu(monkeypatch):
 
 
 def run(monkeypatch, capsys, loads, *extra, cpu_seconds=None):
-    """main() on the NumPy-only self-check case X0, with the load average scripted and,
-    unless `cpu_seconds` stands in for harness.cpu_seconds, no other process busy."""
+    """main() on the NumPy-only self-check case X0, its two rounds in one pass, with the load
+    average scripted and, unless `cpu_seconds` stands in for harness.cpu_seconds, no other
+    process busy."""
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
     if cpu_seconds is None:
         quiet_cpu(monkeypatch)
     else:
         monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
-    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--samples",
-                         "5", "--warmup", "1", "--pause", "0", "--no-write", *extra])
+    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--passes",
+                         "1", "--samples", "5", "--warmup", "1", "--pause", "0", "--no-write",
+                         *extra])
     return code, capsys.readouterr().out
 
 
@@ -287,59 +289,114 @@ def test_too_few_samples_or_rounds_are_refused():
     with pytest.raises(SystemExit):
         harness.parse(["--pause", "-0.1"])
     for bad in (["--threads", "0"], ["--warmup", "-1"], ["--sample-seconds", "0"],
-                ["--rounds", "6", "--max-rounds", "5"], ["--precision", "0"]):
+                ["--rounds", "6", "--max-rounds", "5"], ["--precision", "0"],
+                ["--passes", "0"], ["--rounds", "3", "--passes", "4"]):
         with pytest.raises(SystemExit):
             harness.parse(bad)
 
 
 def test_an_interrupted_run_says_so_and_writes_nothing(monkeypatch, capsys, tmp_path):
     """Ctrl-C (and SIGTERM, which the harness turns into the same) stops the run with one
-    line; the results file is only written once every case has run."""
-    def interrupted(case, args, quiet_start):
+    line; the results file is only written once every case has had all its rounds."""
+    def interrupted(self, rounds, pass_index=0):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(harness, "measure", interrupted)
+    monkeypatch.setattr(harness.CaseTiming, "more", interrupted)
     monkeypatch.setattr(harness.common, "machine_info", lambda threads: {
         "cpu": "Some CPU", "cores_available": 2})
     monkeypatch.setattr(harness.common, "write_results", lambda *a: pytest.fail("written"))
     monkeypatch.setattr(harness, "load", lambda: 0.1)
-    with pytest.raises(SystemExit, match="interrupted after 0 of 1 cases; nothing written"):
+    with pytest.raises(SystemExit, match="interrupted in pass 1, after 0 rounds of 1 "
+                                         "cases; nothing written"):
         harness.main(["--cases", "X0", "--rounds", "2", "--samples", "5"])
 
 
-def test_finished_cases_are_kept_until_the_run_ends(monkeypatch, capsys, tmp_path):
-    """After every case the rows so far are written to harness-<cases>.partial.json; an
-    interrupted run says where they are; a finished one writes the results file and
-    removes the partial one."""
+def _fake_more(self, rounds, pass_index=0):
+    """CaseTiming.more without processes: ratio 1.0 rounds of 1 ms a side, 1 s each."""
+    for _ in range(rounds):
+        for side in harness.SIDES:
+            self.by_side[side].append({"samples_s": [1e-3] * 5, "first_call_s": 0.0})
+        self.pairs.append([1.0] * 5)
+        self.rounds.append(1.0)
+        self.round_passes.append(pass_index)
+        self.round_started.append(0.0)
+    self.loads.append([0.1, 0.1])
+    self.seconds += rounds
+
+
+def test_rounds_so_far_are_kept_until_the_run_ends(monkeypatch, capsys, tmp_path):
+    """After every case's stretch of rounds the rows so far are written to
+    harness-<cases>.partial.json; an interrupted run says where they are; a finished one
+    writes the results file and removes the partial one."""
     monkeypatch.setattr(harness.common, "RESULTS", tmp_path)
     monkeypatch.setattr(harness.common, "machine_info", lambda threads: {
         "cpu": "Some CPU", "cores_available": 2})
     monkeypatch.setattr(harness, "load", lambda: 0.1)
     done = []
 
-    def row(case_id):
-        return {"id": case_id, "ratio": 1.0, "standard_error": 0.01, "round_ratios": [1, 1],
-                "spread": [1.0, 1.0], "seconds": 1.0, "load_before": 0.1, "load_after": 0.1}
-
-    def second_interrupted(case, args, quiet_start):
+    def second_interrupted(self, rounds, pass_index=0):
         if done:
             raise KeyboardInterrupt
-        done.append(case.id)
-        return row(case.id)
+        done.append(self.case.id)
+        _fake_more(self, rounds, pass_index)
 
-    monkeypatch.setattr(harness, "measure", second_interrupted)
-    partial = tmp_path / "harness-X0-X0.partial.json"
-    with pytest.raises(SystemExit, match="interrupted after 1 of 2 cases; those are in " +
-                                         re.escape(str(partial))):
-        harness.main(["--cases", "X0", "X0", "--rounds", "2", "--samples", "5"])
+    monkeypatch.setattr(harness.CaseTiming, "more", second_interrupted)
+    partial = tmp_path / "harness-X0-K7.partial.json"
+    with pytest.raises(SystemExit, match="interrupted in pass 1, after 1 rounds of 2 cases; "
+                                         "those are in " + re.escape(str(partial))):
+        harness.main(["--cases", "X0", "K7", "--rounds", "2", "--samples", "5"])
     assert [r["id"] for r in json.loads(partial.read_text())["rows"]] == ["X0"]
-    assert not (tmp_path / "harness-X0-X0.json").exists()
+    assert not (tmp_path / "harness-X0-K7.json").exists()
 
     monkeypatch.setattr(harness, "format_rows", lambda rows: "table")
-    monkeypatch.setattr(harness, "measure", lambda case, args, quiet_start: row(case.id))
-    assert harness.main(["--cases", "X0", "X0", "--rounds", "2", "--samples", "5"]) == 0
-    assert len(json.loads((tmp_path / "harness-X0-X0.json").read_text())["rows"]) == 2
+    monkeypatch.setattr(harness.CaseTiming, "more", _fake_more)
+    assert harness.main(["--cases", "X0", "K7", "--rounds", "2", "--samples", "5"]) == 0
+    rows = json.loads((tmp_path / "harness-X0-K7.json").read_text())["rows"]
+    assert [(r["id"], r["round_passes"]) for r in rows] == [("X0", [0, 1]), ("K7", [0, 1])]
     assert not partial.exists()
+
+
+def test_passes_spread_each_cases_rounds_over_the_run(monkeypatch):
+    """--rounds shared out over --passes passes, every case in each, in order; then one
+    more round per pass for each case still above --precision, until none is."""
+    assert harness.pass_shares(8, 4) == [2, 2, 2, 2]
+    assert harness.pass_shares(9, 4) == [3, 2, 2, 2]
+    assert harness.pass_shares(8, 1) == [8]
+    monkeypatch.setattr(harness.CaseTiming, "more", _fake_more)
+    args = harness.parse(["--rounds", "4", "--passes", "2", "--max-rounds", "7"])
+    a, b, c = (harness.CaseTiming(harness.get_case("X0"), args) for _ in range(3))
+    b.wants_more = lambda: len(b.rounds) < 6  # a noisy case: two more rounds
+    c.wants_more = lambda: len(c.rounds) < 5
+    order = []
+    for p, timing, share in harness.run_passes([a, b, c], args):
+        order.append((p, "abc"[[a, b, c].index(timing)], share))
+        timing.more(share, p)
+    assert order == [(0, "a", 2), (0, "b", 2), (0, "c", 2), (1, "a", 2), (1, "b", 2),
+                     (1, "c", 2), (2, "b", 1), (2, "c", 1), (3, "b", 1)]
+    assert b.round_passes == [0, 0, 1, 1, 2, 3] and len(a.rounds) == 4
+
+
+def test_a_row_from_several_stretches_adds_their_time_and_others_work(monkeypatch):
+    """A case timed in two passes: its seconds are both stretches', others' cores the CPU
+    time of other processes over both, its loads every stretch's before and after."""
+    monkeypatch.setattr(harness, "run_check", lambda case_id, args: None)
+    monkeypatch.setattr(harness, "Side", FakeSide)
+    loads = iter([0.2, 0.3, 0.4, 0.6])
+    monkeypatch.setattr(harness, "load", lambda: next(loads))
+    clock = iter([0.0, 10.0, 100.0, 130.0]).__next__
+    monkeypatch.setattr(harness.time, "perf_counter", clock)
+    # 2 s of others' work in the first 10 s, 4 s in the next 30
+    readings = iter([(0.0, 0.0), (20.0, 18.0), (50.0, 18.0), (104.0, 68.0)])
+    monkeypatch.setattr(harness, "cpu_seconds", lambda: next(readings))
+    args = harness.parse(["--rounds", "2", "--passes", "2", "--samples", "5", "--pause", "0"])
+    timing = harness.CaseTiming(harness.get_case("X0"), args)
+    timing.more(1, 0)
+    timing.more(1, 1)
+    row = timing.row()
+    assert row["seconds"] == 40.0 and row["others_cores"] == pytest.approx(6.0 / 40.0)
+    assert row["loads"] == [[0.2, 0.3], [0.4, 0.6]]
+    assert row["load_before"] == 0.2 and row["load_after"] == 0.6 and row["valid"]
+    assert row["round_passes"] == [0, 1] and len(row["pair_ratios"]) == 2
 
 
 def test_someone_elses_work_during_a_case_marks_it_invalid(monkeypatch, capsys):
