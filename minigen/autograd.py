@@ -210,10 +210,17 @@ class Function:
     `ctx.inputs` are the input Tensors, `ctx.output` the result Tensor and
     `ctx.needs_input_grad` tells which inputs want a gradient. Gradients may come back in
     the broadcast shape; the engine sums them down to each input's shape.
+
+    An op with several results (affine coupling: the output and its log-determinant, which
+    one kernel makes together and whose gradients one kernel takes together) sets
+    `outputs = k`; its forward returns k arrays, `apply` returns k Tensors, and its backward
+    gets a tuple of k gradients, None for a result that got none, once all of them are
+    known (see _backprop).
     """
 
     inputs = ()
     needs_input_grad = ()
+    outputs = 1  # results of forward: a tuple of that many arrays where more than one
 
     @property
     def output(self):
@@ -248,6 +255,8 @@ class Function:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise type(e)(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
         if type(out) is not np.ndarray:
+            if cls.outputs != 1:
+                return cls._results(ctx, inputs, out)
             out = _to_array(out)
         if _GradMode.enabled and out.dtype.kind == "f":
             needs = tuple([x._requires_grad for x in inputs])
@@ -257,6 +266,23 @@ class Function:
                 ctx._output = weakref.ref(result)
                 return result
         return Tensor._make(out, False, None)
+
+    @classmethod
+    def _results(cls, ctx, inputs, outs):
+        """apply's end for an op of several results: a Tensor for each, the floating-point
+        ones recording this node where an input requires grad."""
+        if type(outs) is not tuple or len(outs) != cls.outputs:
+            raise RuntimeError(f"{cls.__name__}.forward must return a tuple of "
+                               f"{cls.outputs} arrays")
+        outs = [o if type(o) is np.ndarray else _to_array(o) for o in outs]
+        needs = tuple([x._requires_grad for x in inputs])
+        if not (_GradMode.enabled and True in needs):
+            return tuple(Tensor._make(o, False, None) for o in outs)
+        ctx.inputs, ctx.needs_input_grad = inputs, needs
+        results = tuple(Tensor._make(o, True, ctx) if o.dtype.kind == "f" else
+                        Tensor._make(o, False, None) for o in outs)
+        ctx._results = [weakref.ref(r) for r in results]
+        return results
 
     def _release(self):
         """Drop everything this node saved: the graph behind it cannot be walked again."""
@@ -277,7 +303,7 @@ class ToDevice(Function):
 
 def _topological_order(roots):
     """Tensors that require grad, reachable from `roots`, inputs before outputs (a
-    depth-first post-order: each tensor after all of its inputs)."""
+    depth-first post-order: each tensor after all of its inputs), and the set of them."""
     order, seen = [], set()
     for root in reversed(roots):  # the last root first, as a stack of them would
         if root in seen:
@@ -294,7 +320,7 @@ def _topological_order(roots):
             else:
                 stack.pop()
                 order.append(t)
-    return order
+    return order, seen
 
 
 def _grad_inputs(t):
@@ -319,6 +345,26 @@ def _accumulate(grads, x, g):
     grads[x] = g if prev is None else prev + g
 
 
+_WAIT = object()
+
+
+def _gather(node, t, g, reached, waiting):
+    """At result t of a node of several results, in _backprop's sweep: _WAIT while others of
+    its results are still to come; at the last, the tuple of every result's gradient (None
+    where one got none, or is not in the graph being walked), or None if all are None."""
+    entry = waiting.get(node)
+    if entry is None:
+        results = [ref() for ref in node._results]
+        left = sum(r is not None and r in reached for r in results)
+        entry = waiting[node] = [left, results, [None] * len(results)]
+    entry[0] -= 1
+    entry[2][next(i for i, r in enumerate(entry[1]) if r is t)] = g
+    if entry[0] > 0:
+        return _WAIT
+    del waiting[node]
+    return None if all(x is None for x in entry[2]) else tuple(entry[2])
+
+
 def unbroadcast(g, shape):
     """Sum g down to `shape`, the inverse of broadcasting `shape` up to g.shape."""
     lead = g.ndim - len(shape)
@@ -338,7 +384,7 @@ def _backprop(roots, root_grads, targets, retain_graph, create_graph):
     """Reverse sweep from `roots`. Returns {tensor: grad} for leaves, or for `targets`."""
     if retain_graph is None:
         retain_graph = create_graph
-    order = _topological_order(roots)
+    order, reached = _topological_order(roots)
     if targets is None:
         wanted = {t for t in order if t._node is None}
     else:
@@ -347,13 +393,19 @@ def _backprop(roots, root_grads, targets, retain_graph, create_graph):
         for t in order:
             if t._node is not None and t not in leads and any(x in leads for x in t._node.inputs):
                 leads.add(t)
-    grads = {}
+    grads, waiting = {}, {}
     for r, g in zip(roots, root_grads):
         _accumulate(grads, r, g)
     with no_grad(enabled=create_graph):
         for t in reversed(order):
             node = t._node
             g = grads.get(t) if t in wanted else grads.pop(t, None)
+            if node is not None and node.outputs != 1:
+                # a node of several results runs once, at the last of them in this order,
+                # when every consumer of each has given its gradient
+                g = _gather(node, t, g, reached, waiting)
+                if g is _WAIT:
+                    continue
             if node is None or g is None or (targets is not None and t not in leads):
                 if node is not None and not retain_graph:
                     node._release()

@@ -9,17 +9,18 @@ steps of 0.0005); a float32 log-density plus a float64 logdet is float64, and `.
 brings it back where wanted.
 
 Affine coupling runs on the fused kernel in minigen.kernels.coupling, which makes y and the
-log-determinant in one pass. A Function has one output, so `affine_coupling` runs that pass
-itself and two nodes adopt its results:
-- AffineCoupling (x, s, t -> y), whose backward is a single AffineCouplingGrad node: the
-  kernel's fused backward (from exp(s), which forward keeps), returning grad_x, grad_s and
-  grad_t stacked in one array that (differentiable) indexing cuts apart. AffineCouplingGrad's own backward is a handful of
-  plain ops (the gradients are products with exp(s)), so derivatives of every order work.
-- CouplingLogDet (s -> logdet), whose backward broadcasts the per-sample gradient over s;
-  the engine adds that to the gradient of s coming from y.
-The alternative, one node for both results, would have to stack a float32 y with a float64
-logdet in one array; two nodes keep each result in its own dtype at the cost of one extra
-addition over s in backward.
+log-determinant in one pass, and one node of the graph with both results (AffineCoupling,
+`outputs = 2`). Its backward is a single AffineCouplingGrad node: the kernel's fused
+backward (from exp(s), which forward keeps), which takes the gradients of y and of the
+log-determinant together and returns grad_x, grad_s and grad_t stacked in one array that
+(differentiable) indexing cuts apart. AffineCouplingGrad's own backward is a handful of
+plain ops (the gradients are products with exp(s)), so derivatives of every order work.
+Why one node: with two (y from x, s, t; the log-determinant from s), the engine added the
+log-determinant's share to grad_s in a separate pass over s, on one thread, reading what
+the kernel's two threads had just written; on the development machine that pass took 0.1
+ms in the usual case and up to 0.6 ms in stretches when one core reads the other's writes
+slowly (`python -m benchmarks.crosscore`), and K5's whole step then took 0.9-1.6 ms
+instead of 0.33.
 
 ActNorm and the 1x1 convolution are a few plain ops each (a per-channel scale, a C x C
 matrix product): their gradients, of every order, follow from the primitives, and their
@@ -35,61 +36,65 @@ from .matrix import inv
 
 
 class AffineCoupling(Function):
-    """x, s, t -> x * exp(s) + t (reverse: (x - t) * exp(-s)); `out` is that result and
-    `scale` the exp(+-s) it used, both already computed by the fused kernel."""
+    """x, s, t -> (x * exp(s) + t, sum of s over all axes but the first, in float64); with
+    reverse, ((x - t) * exp(-s), minus that sum). One pass of the fused kernel makes both;
+    `scale`, the exp(+-s) it used, is kept for backward."""
+    outputs = 2
 
     @staticmethod
-    def forward(ctx, x, s, t, reverse, out, scale):
+    def forward(ctx, x, s, t, reverse):
+        out, logdet, scale = backend.kernel("coupling", x).forward(x, s, t, reverse=reverse)
         ctx.reverse, ctx.scale = reverse, scale
-        return out
+        return out, logdet
 
     @staticmethod
-    def backward(ctx, g):
-        grads = AffineCouplingGrad.apply(*ctx.inputs, g, reverse=ctx.reverse, scale=ctx.scale)
+    def backward(ctx, grads):
+        g, g_logdet = grads
+        x, s, t = ctx.inputs
+        if g is None:  # only the log-determinant is used: its gradient, broadcast over s
+            # cast and negate the N values before broadcasting, not the N * D after
+            g_logdet = (-g_logdet if ctx.reverse else g_logdet).astype(s.dtype)
+            return None, g_logdet.reshape((-1,) + (1,) * (s.ndim - 1)).broadcast_to(
+                s.shape), None
+        extra = () if g_logdet is None else (g_logdet,)
+        grads = AffineCouplingGrad.apply(x, s, t, g, *extra, reverse=ctx.reverse,
+                                         scale=ctx.scale)
         return grads[0], grads[1], grads[2]
 
 
 class AffineCouplingGrad(Function):
-    """(x, s, t, g) -> grad_x, grad_s, grad_t of the coupling's output for the output
-    gradient g, stacked on a new first axis (the log-determinant's share is
-    CouplingLogDet's). `scale` is exp(+-s), saved by the forward pass."""
+    """(x, s, t, g[, g_logdet]) -> grad_x, grad_s, grad_t of the coupling for the output
+    gradient g and the log-determinant's gradient g_logdet (float64, (N,); none for zero),
+    stacked on a new first axis. `scale` is exp(+-s), saved by the forward pass."""
 
     @staticmethod
-    def forward(ctx, x, s, t, g, reverse, scale):
+    def forward(ctx, x, s, t, g, *g_logdet, reverse, scale):
         ctx.reverse = reverse
-        return backend.kernel("coupling", x).backward(x, scale, t, g, reverse=reverse)
+        return backend.kernel("coupling", x).backward(x, scale, t, g, *g_logdet,
+                                                      reverse=reverse)
 
     @staticmethod
     def backward(ctx, u):
-        x, s, t, g = ctx.inputs
+        x, s, t, g = ctx.inputs[:4]
         u_x, u_s, u_t = u[0], u[1], u[2]
+        # grad_s holds +-g_logdet in every entry of a sample: its share is the sample's sum
+        # of u_s, in float64 like g_logdet
+        u_logdet = ()
+        if len(ctx.inputs) == 5:
+            per_sample = u_s.astype(np.float64)
+            if u_s.ndim > 1:
+                per_sample = per_sample.sum(axis=tuple(range(1, u_s.ndim)))
+            u_logdet = (-per_sample if ctx.reverse else per_sample,)
         if ctx.reverse:
             # grad_x = g e, grad_s = -g (x - t) e, grad_t = -g e, with e = exp(-s)
             e = exp(-s)
             u_g = (u_x - u_s * (x - t) - u_t) * e
             ge = g * e
-            return -(u_s * ge), u_g * -g, u_s * ge, u_g
+            return (-(u_s * ge), u_g * -g, u_s * ge, u_g) + u_logdet
         # grad_x = g e, grad_s = g x e, grad_t = g, with e = exp(s)
         e = exp(s)
         v = (u_x + u_s * x) * e
-        return u_s * (g * e), g * v, None, v + u_t
-
-
-class CouplingLogDet(Function):
-    """s -> the sum of s over all axes but the first, in float64 (negated for the reverse
-    direction); `logdet` is that sum, which the fused kernel has already computed."""
-
-    @staticmethod
-    def forward(ctx, s, reverse, logdet):
-        ctx.reverse = reverse
-        return logdet
-
-    @staticmethod
-    def backward(ctx, g):
-        s = ctx.inputs[0]
-        # cast and negate the N values before broadcasting, not the N * D after
-        g = (-g if ctx.reverse else g).astype(s.dtype)
-        return g.reshape((-1,) + (1,) * (s.ndim - 1)).broadcast_to(s.shape)
+        return (u_s * (g * e), g * v, None, v + u_t) + u_logdet
 
 
 def _check_tensors(op, **tensors):
@@ -115,10 +120,7 @@ def affine_coupling(x, s, t, reverse=False):
                          f"(N, ...) with a batch axis first")
     if not x.dtype == s.dtype == t.dtype:
         raise TypeError(f"{op}: x, s, t need one dtype, got {x.dtype}, {s.dtype}, {t.dtype}")
-    out, logdet, scale = backend.kernel("coupling", x.data).forward(x.data, s.data, t.data,
-                                                                    reverse=bool(reverse))
-    return (AffineCoupling.apply(x, s, t, reverse=bool(reverse), out=out, scale=scale),
-            CouplingLogDet.apply(s, reverse=bool(reverse), logdet=logdet))
+    return AffineCoupling.apply(x, s, t, reverse=bool(reverse))
 
 
 def _logdet_per_sample(log_values, pixels, n, reverse):
