@@ -2,8 +2,9 @@
 each side timed in a process of its own; the harness's options, and its results file
 benchmarks/results/harness-all.json.
 
-    python -m benchmarks [--rounds 8] [--max-rounds 24] [--samples 5] [--pause 0.1]
-                         [--threads N] [--max-load 0.5] [--allow-load] [--no-write]
+    python -m benchmarks [--rounds 8] [--passes 4] [--max-rounds 24] [--samples 5]
+                         [--pause 0.1] [--threads N] [--max-load 0.5] [--allow-load]
+                         [--no-write]
 
 The same as `python -m benchmarks.harness --set all`. The groups that time minigen against
 itself or against NumPy run on their own, one process each: benchmarks.sampling (M7,

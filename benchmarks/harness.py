@@ -3,7 +3,7 @@ the two sides' samples interleaved in time, on a quiet machine (issue 20, BENCHM
 rules).
 
     python -m benchmarks.harness [--set M|Mf|K|all] [--cases M1 K3-d8 ...] [--rounds 8]
-                                 [--max-rounds 24] [--precision 0.03]
+                                 [--passes 4] [--max-rounds 24] [--precision 0.03]
                                  [--samples 5] [--pause 0.1] [--threads N]
                                  [--max-load 0.5] [--allow-load] [--no-write]
     python -m benchmarks.harness compare A.json B.json [--tolerance 0.10] [--markdown]
@@ -36,7 +36,11 @@ A case runs as:
     1. a check process: both sides compute the same loss and gradients (or outputs) from the
        same weights and inputs and must agree; a case that fails is not timed;
     2. `rounds` rounds (8), then more, up to --max-rounds (24), while the ratio's standard
-       error is above --precision (3% of it; see standard_error); a round starts one child
+       error is above --precision (3% of it; see standard_error), taken in passes over all
+       the cases of the run (run_passes): the first --passes (4) share out --rounds (2
+       rounds of every case in each), and every later pass gives one more round to each
+       case still above --precision, so that a case's rounds are spread over the whole
+       run instead of one stretch of a minute or two (why: below); a round starts one child
        per side, both at once (which side is started first alternates by round), each
        building its case and warming up (its first call timed apart: where Numba compiles
        or loads its cache); nothing is timed until both are ready; a sample is enough
@@ -78,8 +82,21 @@ children (`others_cores` in the row).
 ratios and their relative difference; it exits 1 when any pair differs by more than
 --tolerance (10%, BENCHMARKS.md) or either run has an invalid case.
 
-Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample),
-written once every case has run. Until then the finished cases are kept, after each, in
+Why passes: four whole runs that took each case's rounds in one stretch (at 605f666 and
+d2e197a) differed by more than 10% on 1 to 3 ratios in every pair of them. Between the
+runs a ratio's standard deviation was up to 7.5% (K5, K6-3x3, K1, M5, M4: 4.3-7.5%), where
+each run's own standard error said 2-3% for most of them. Whatever moves a case's ratio
+from one run to the next thus lasts at least as long as its stretch (a minute or two) and
+moves all its rounds there alike, so that their spread does not show it: the machine's
+slow and fast moods (the harness's first form saw stretches move both sides by 20-40%;
+benchmarks.crosscore shows stretches in which one core reads what the other has just
+written several times more slowly, as K5's backward does). Rounds spread over the run's 40
+minutes meet the run's moods as every other case does, and the standard error from them
+counts what a single stretch hides. Whether that is enough: the README's runs.
+
+Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample,
+each round's pass and start time), written once every case has had all its rounds. Until
+then the rows so far are kept, after each case's stretch of rounds, in
 harness-<set>.partial.json (removed at the end): Ctrl-C or SIGTERM stops the round's
 children and says where they are, and a failing case leaves them too. `chart` writes only
 a *.png named by --out.
@@ -979,10 +996,12 @@ def main(argv=None):
             done += share
             row = timing.row(quiet_start)
             if not args.no_write:  # a whole run takes 40 minutes: keep what is done
-                kept = common.write_results(f"harness-{name}.partial", so_far(), info, config)
+                kept = common.write_results(f"harness-{name}.partial", so_far(), info,
+                                            config)
+            n = len(row["round_ratios"])
             print(f"  {row['id']}: ratio {row['ratio']:.2f} +- {row['standard_error']:.1%} "
-                  f"({len(row['round_ratios'])} round{'s' * (len(row['round_ratios']) > 1)} "
-                  f"{row['spread'][0]:.2f}-{row['spread'][1]:.2f}, {row['seconds']:.0f} s), "
+                  f"({n} round{'s' * (n > 1)} {row['spread'][0]:.2f}-"
+                  f"{row['spread'][1]:.2f}, {row['seconds']:.0f} s), "
                   f"load {timing.loads[-1][0]:.2f} -> {timing.loads[-1][1]:.2f}, other "
                   f"processes {_others(row)} cores", flush=True)
     except KeyboardInterrupt:

@@ -22,18 +22,18 @@ def quiet_cpu(monkeypatch):
 
 
 def run(monkeypatch, capsys, loads, *extra, cpu_seconds=None):
-    """main() on the NumPy-only self-check case X0, its two rounds in one pass, with the load
-    average scripted and, unless `cpu_seconds` stands in for harness.cpu_seconds, no other
-    process busy."""
+    """main() on the NumPy-only self-check case X0, its two rounds in one pass, with the
+    load average scripted and, unless `cpu_seconds` stands in for harness.cpu_seconds, no
+    other process busy."""
     readings = iter(loads)
     monkeypatch.setattr(harness, "load", lambda: next(readings))
     if cpu_seconds is None:
         quiet_cpu(monkeypatch)
     else:
         monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
-    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2", "--passes",
-                         "1", "--samples", "5", "--warmup", "1", "--pause", "0", "--no-write",
-                         *extra])
+    code = harness.main(["--cases", "X0", "--rounds", "2", "--max-rounds", "2",
+                         "--passes", "1", "--samples", "5", "--warmup", "1", "--pause", "0",
+                         "--no-write", *extra])
     return code, capsys.readouterr().out
 
 
