@@ -92,7 +92,8 @@ slow and fast moods (the harness's first form saw stretches move both sides by 2
 benchmarks.crosscore shows stretches in which one core reads what the other has just
 written several times more slowly, as K5's backward does). Rounds spread over the run's 40
 minutes meet the run's moods as every other case does, and the standard error from them
-counts what a single stretch hides. Whether that is enough: the README's runs.
+counts what a single stretch hides. It is not enough alone: three whole runs with passes
+(b37612c, 0c95ecc) still differed by more than 10% on 1 to 3 ratios per pair (README).
 
 Results: benchmarks/results/harness-<set>.json (machine, settings, loads, every sample,
 each round's pass and start time), written once every case has had all its rounds. Until

@@ -2,9 +2,9 @@
 
 Two Functions. `Attention` runs the kernel's forward and keeps its log-sum-exp per query.
 Its backward is one `AttentionBackward` node that runs the kernel's backward, so first-order
-gradients never build the (T_q, T_k) matrix. A Function has one output, so that node
-returns dq, dk and dv laid end to end in one flat array, and `Attention.backward` cuts it
-apart with (differentiable) slicing.
+gradients never build the (T_q, T_k) matrix. That node returns dq, dk and dv laid end to
+end in one flat array (written before the engine took ops of several results,
+`Function.outputs`), and `Attention.backward` cuts it apart with (differentiable) slicing.
 
 Derivatives of every order are supported (the tests check up to the third). The gradient
 of `AttentionBackward` (needed for a second derivative: a gradient penalty, a Hessian-vector

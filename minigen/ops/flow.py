@@ -17,10 +17,10 @@ log-determinant together and returns grad_x, grad_s and grad_t stacked in one ar
 plain ops (the gradients are products with exp(s)), so derivatives of every order work.
 Why one node: with two (y from x, s, t; the log-determinant from s), the engine added the
 log-determinant's share to grad_s in a separate pass over s, on one thread, reading what
-the kernel's two threads had just written; on the development machine that pass took 0.1
-ms in the usual case and up to 0.6 ms in stretches when one core reads the other's writes
-slowly (`python -m benchmarks.crosscore`), and K5's whole step then took 0.9-1.6 ms
-instead of 0.33.
+the kernel's two threads had just written. On the development machine K5's step (README)
+took 0.35 ms with that pass and 0.25 ms without (medians of two harness runs each), and
+0.9-1.6 ms with it in stretches when one core reads the other's writes slowly
+(`python -m benchmarks.crosscore`).
 
 ActNorm and the 1x1 convolution are a few plain ops each (a per-channel scale, a C x C
 matrix product): their gradients, of every order, follow from the primitives, and their
