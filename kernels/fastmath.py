@@ -63,3 +63,22 @@ def _fast_exp_typed(x):
     if x == types.float32:
         return exp_float32
     return lambda x: math.exp(x)
+
+
+def sigmoids(x):
+    """(sigmoid(x), sigmoid(-x)) inside a Numba kernel, float32 x. With e = exp(-|x|) and
+    r = 1 / (1 + e), sigmoid(|x|) = r and sigmoid(-|x|) = e r: neither cancels and e never
+    overflows. Shared by kernels/silu and kernels/sigmoid (their accuracy: their tests)."""
+
+
+# an overload, not an njit function, so that it compiles into each kernel, inlined (a cached
+# njit function is linked as object code, which LLVM can neither inline nor vectorise)
+@overload(sigmoids, inline="always", jit_options={"error_model": "numpy"})
+def _sigmoids_float32(x):
+    def pair(x):
+        e = fast_exp(-abs(x))
+        r = np.float32(1.0) / (np.float32(1.0) + e)
+        if x < 0:
+            return e * r, r
+        return r, e * r
+    return pair

@@ -4,9 +4,10 @@ Why a kernel. Composed, silu(x) = x * sigmoid(x) is scipy's expit and a product 
 three more passes for the gradient; in the DDPM U-Net (20 SiLUs a call) the sigmoids alone
 took a tenth of a sampling call's time.
 
-How float32 is computed. With e = exp(-|x|) (kernels/fastmath.py's vectorisable expf) and
-r = 1 / (1 + e), sigmoid(|x|) = r and sigmoid(-|x|) = e r, so both sigmoid(x) and
-sigmoid(-x) = 1 - sigmoid(x) come without cancellation and e never overflows:
+How float32 is computed (kernels/fastmath.py's sigmoids). With e = exp(-|x|) (its
+vectorisable expf) and r = 1 / (1 + e), sigmoid(|x|) = r and sigmoid(-|x|) = e r, so both
+sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x) come without cancellation and e never
+overflows:
 
     silu(x)  = x s,                 s = r (x >= 0) or e r (x < 0)
     silu'(x) = s (1 + x c),         c = sigmoid(-x) = e r (x >= 0) or r (x < 0)
@@ -23,28 +24,12 @@ reference.py. The same signatures as reference.py.
 """
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
-from ..fastmath import fast_exp
+from ..fastmath import sigmoids as _sigmoids  # (sigmoid(x), sigmoid(-x)), inlined
 from .. import unary
 from . import reference
 
 PARALLEL_MIN = 1 << 14  # elements
-
-
-def _sigmoids(x):
-    """(sigmoid(x), sigmoid(-x)) for float32 x."""
-
-
-@overload(_sigmoids, inline="always", jit_options={"error_model": "numpy"})
-def _sigmoids_float32(x):
-    def sigmoids(x):
-        e = fast_exp(-abs(x))
-        r = np.float32(1.0) / (np.float32(1.0) + e)
-        if x < 0:
-            return e * r, r
-        return r, e * r
-    return sigmoids
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

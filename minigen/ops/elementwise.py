@@ -219,6 +219,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
+        kernel = backend.kernel("sigmoid", x)  # float32 and float64 NumPy arrays
+        if kernel is not None:
+            return kernel.forward(x)
         return backend.special_of(x).expit(x)  # exact in both tails, unlike 1 / (1 + e^-x)
 
     @staticmethod
@@ -321,14 +324,37 @@ class SiluDerivative(Function):
 
 
 class Relu(Function):
+    """max(x, 0) on the relu kernel (one pass over two threads for NumPy arrays)."""
+
     @staticmethod
     def forward(ctx, x):
-        return backend.xp_of(x).maximum(x, 0)
+        return _relu_kernel(x).forward(x)
 
     @staticmethod
     def backward(ctx, g):
-        x = ctx.inputs[0].data
-        return g * constant((x > 0).astype(x.dtype))
+        return ReluGrad.apply(g, ctx.inputs[0])
+
+
+class ReluGrad(Function):
+    """g (x > 0), Relu's gradient, as a node of its own so that the kernel's one pass
+    stays differentiable again: linear in g (the same mask again), flat in x."""
+
+    @staticmethod
+    def forward(ctx, g, x):
+        return _relu_kernel(g).grad(g, x)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ReluGrad.apply(gg, ctx.inputs[1]), None
+
+
+def _relu_kernel(array):
+    """minigen.kernels.relu's version for `array`: Numba for float32 and float64 NumPy
+    arrays, the NumPy/CuPy reference for any other."""
+    found = backend.kernel("relu", array)
+    if found is None:
+        from minigen.kernels.relu import reference as found
+    return found
 
 
 class Clip(Function):
