@@ -3,6 +3,7 @@ its own with the caller's environment, rounds alternating, loads recorded, a loa
 refused or its cases marked invalid, and `compare` holding two runs to 10%."""
 import json
 import math
+import random
 import re
 import statistics
 import sys
@@ -487,3 +488,27 @@ def test_chart_draws_every_run_of_every_case(tmp_path):
     with pytest.raises(SystemExit, match="not a harness results file"):
         harness.main(["chart", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "x.png")])
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_stopping_rule_allows_for_few_rounds():
+    """stopping_error: the standard error times sqrt((n - 1) / chi2_0.2(n - 1)), 1.35 at 8
+    rounds and less with more; a case whose error is under --precision at 8 rounds but
+    not by that much still wants more."""
+    from scipy.stats import chi2
+    rng = random.Random(0)
+    for n in (2, 8, 24):
+        pairs = [[1 + rng.gauss(0, 0.05) for _ in range(5)] for _ in range(n)]
+        error = harness.standard_error(pairs)
+        want = error * math.sqrt((n - 1) / chi2.ppf(0.2, n - 1))
+        assert harness.stopping_error(pairs) == pytest.approx(want)
+    assert harness.stopping_error([[1.0, 1.1, 0.9]]) == math.inf
+    assert math.sqrt(7 / chi2.ppf(0.2, 7)) == pytest.approx(1.353, abs=1e-3)
+    args = harness.parse(["--cases", "X0", "--rounds", "8", "--precision", "0.03"])
+    timing = harness.CaseTiming(harness.get_case("X0"), args)
+    timing.rounds = [None] * 8
+    timing.pairs = [[1.0] * 5] * 4 + [[1.15] * 5] * 4  # standard error 2.6%
+    assert 0.02 < harness.standard_error(timing.pairs) < 0.03
+    assert harness.stopping_error(timing.pairs) > 0.03
+    assert timing.wants_more()
+    timing.rounds = [None] * 24
+    assert not timing.wants_more()  # --max-rounds
