@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from ..fastmath import sigmoids
+from .. import unary
 from . import reference
 
 
@@ -41,7 +42,4 @@ def forward(x):
     """sigmoid(x) = 1 / (1 + e^-x), like x."""
     if reference.check(x) == np.float64:
         return reference.forward(x)
-    flat = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty_like(flat)
-    _forward(flat, out)
-    return out.reshape(x.shape)
+    return unary.one_pass(_forward, x)
