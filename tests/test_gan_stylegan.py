@@ -102,6 +102,18 @@ def test_generator_shapes_and_start_sizes():
         assert y.shape == (2,) + shape and np.abs(y.numpy()).max() <= 1.0
 
 
+
+@pytest.mark.parametrize("channels", [1, 4, 8, 12])
+def test_generators_narrower_than_eight_channels_keep_their_width(channels):
+    """Widths halve at each doubling down to 8, or stay at `channels` where that is fewer
+    (the first layer has no conv, so it cannot widen; 4 broke on it once)."""
+    gen = StyleGenerator((1, 8, 8), latent=3, style_dim=4, channels=channels,
+                         mapping_layers=1, generator=Generator(0))
+    widths = [layer.adain.channels for layer in gen.layers]
+    assert widths == [channels] * 2 + [max(channels >> 1, min(channels, 8))] * 2
+    y = gen(Generator(1).normal((2, 3)), Generator(2).normal((2, gen.noise_size)))
+    assert y.shape == (2, 1, 8, 8)
+
 def test_every_generator_weight_gets_a_gradient():
     gen = StyleGenerator((1, 8, 8), latent=5, style_dim=8, channels=16, mapping_layers=2,
                          generator=Generator(0))

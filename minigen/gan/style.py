@@ -129,7 +129,8 @@ def start_size(size, smallest=4):
 class StyleGenerator(nn.Module):
     """The generator of figure 1b for images of `shape` (C, H, H), H = s0 * 2^k: the
     mapping network, a learned constant of s0 x s0, two style layers per resolution with
-    `channels` halved at each doubling (at least 8), and a 1x1 conv to the image, tanh.
+    `channels` halved at each doubling (at least 8, or `channels` where that is fewer: the
+    first layer has no conv to change the width), and a 1x1 conv to the image, tanh.
 
     Its inputs are z (N, latent) and the noise images of every layer laid end to end,
     (N, noise_size), both N(0, I): the model draws them together, so that a sample is a
@@ -154,7 +155,7 @@ class StyleGenerator(nn.Module):
                                      .astype(np.float32))
         layers, width_now, self.sides = [], channels, []
         for level in range(doublings + 1):
-            out = max(channels >> level, 8)
+            out = max(channels >> level, min(channels, 8))
             layers.append(StyleLayer(width_now, out, style_dim, conv=level > 0,
                                      upsample=level > 0, generator=generator))
             layers.append(StyleLayer(out, out, style_dim, generator=generator))
