@@ -19,5 +19,6 @@ from . import numpy_api  # noqa: E402,F401  (np.sin(t), np.sum(t), ... on Tensor
 
 float32, float64, int64, int32, bool_ = "float32", "float64", "int64", "int32", "bool"
 cuda_available = backend.cuda_available
+default_device, set_default_device = backend.default_device, backend.set_default_device
 
 __version__ = "0.1.0"

@@ -60,7 +60,10 @@ class Tensor:
     __array_priority__ = 1000  # so that ndarray (op) Tensor defers to Tensor's operators
 
     def __init__(self, data, requires_grad=False):
-        self.data = data if isinstance(data, np.ndarray) else _to_array(data)
+        data = data if isinstance(data, np.ndarray) else _to_array(data)
+        if backend.default_device() != "cpu" and backend.is_host(data):
+            data = backend.to_device(data, None)  # host values start on the default device
+        self.data = data
         self.grad = None
         self._node = None
         self._requires_grad = False
@@ -159,7 +162,7 @@ def _to_array(data, dtype=None):
     """Raw array from Python data: floats default to float32, arrays keep their dtype."""
     if isinstance(data, Tensor):
         data = data.data
-    if hasattr(data, "__cuda_array_interface__"):
+    if hasattr(data, "__cuda_array_interface__") or isinstance(data, backend.DeviceArray):
         return data if dtype is None else data.astype(dtype)
     try:
         array = np.asarray(data, dtype=dtype)
@@ -184,9 +187,10 @@ def _describe(data):
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf tensor holding a copy of `data`. Python floats become float32; arrays
-    keep their dtype unless one is given."""
+    keep their dtype unless one is given. It is on `device`, else where `data` is if that
+    is a device array, else on the default device (backend.set_default_device)."""
     array = _to_array(data, dtype)
-    if device is not None:
+    if device is not None or backend.is_host(array):
         array = backend.to_device(array, device)
     if array is data or isinstance(data, Tensor) and array is data.data:
         array = array.copy()  # an optimiser step must never write into the caller's array

@@ -4,6 +4,10 @@ Every op asks `xp_of(array)` for the array module that owns its input, so the sa
 runs on the CPU (NumPy) and on the GPU (CuPy), and `kernel(name, array)` for the version of
 a hand-written kernel (minigen.kernels) that runs on that array. CuPy is imported only when
 a CUDA array or device is actually asked for; a CPU machine never needs it.
+
+A stand-in may play CuPy's part (use_device_module): NumPy arrays of a type marked
+DeviceArray, so that the device paths of every op and model run, and are tested, on a
+machine without a GPU (tests/devicestandin.py, `MINIGEN_DEVICE=standin pytest`).
 """
 import importlib
 
@@ -12,6 +16,9 @@ import scipy.special
 
 DEVICES = ("cpu", "cuda")
 _cupy = None
+_special = None  # cupyx.scipy.special, or the stand-in's
+_stand_in = False  # whether a stand-in plays CuPy's part (use_device_module)
+_default_device = "cpu"
 _kernels = {}  # (name, device) -> (the version's module or None, the dtypes it takes or None)
 
 
@@ -30,6 +37,42 @@ def cupy():
     return _cupy
 
 
+class DeviceArray:
+    """The mark of a stand-in device's arrays: NumPy arrays that count as device arrays.
+    CuPy's arrays need no mark (they are not NumPy arrays)."""
+    __slots__ = ()
+
+
+def use_device_module(module, special=None):
+    """Let `module` play CuPy's part for device "cuda" (None: CuPy again, on next use).
+    `module` makes arrays marked DeviceArray; `special` stands for cupyx.scipy.special.
+    Kernels then run their references, which are written with xp_of, never cuda.py."""
+    global _cupy, _special, _stand_in
+    _cupy, _special, _stand_in = module, special, module is not None
+    _kernels.clear()
+
+
+def is_host(array):
+    """Whether `array` is a host (NumPy) array: the one test of where an array lives."""
+    return type(array) is np.ndarray or (isinstance(array, np.ndarray)
+                                          and not isinstance(array, DeviceArray))
+
+
+def default_device():
+    """The device that tensors are made on where no device is given."""
+    return _default_device
+
+
+def set_default_device(device):
+    """Make tensors on `device` ("cpu" or "cuda") where no device is given: mg.tensor,
+    mg.zeros and the other constructors, and the random draws."""
+    global _default_device
+    device = check_device(device)
+    if device == "cuda":
+        cupy()
+    _default_device = device
+
+
 def cuda_available():
     try:
         cupy()
@@ -40,7 +83,7 @@ def cuda_available():
 
 def check_device(device):
     if device is None:
-        return "cpu"
+        return _default_device
     device = str(device)
     if device.startswith("cuda"):
         return "cuda"
@@ -51,11 +94,11 @@ def check_device(device):
 
 def xp_of(array):
     """NumPy for host arrays, CuPy for device arrays."""
-    return np if isinstance(array, np.ndarray) else cupy()
+    return np if is_host(array) else cupy()
 
 
 def device_of(array):
-    return "cpu" if isinstance(array, np.ndarray) else "cuda"
+    return "cpu" if is_host(array) else "cuda"
 
 
 def array_module(device):
@@ -64,11 +107,14 @@ def array_module(device):
 
 def special_of(array):
     """scipy.special or cupyx.scipy.special, matching the array (erf, expit, ...)."""
-    if isinstance(array, np.ndarray):
+    global _special
+    if is_host(array):
         return scipy.special
-    cupy()
-    import cupyx.scipy.special
-    return cupyx.scipy.special
+    if _special is None:
+        cupy()
+        import cupyx.scipy.special
+        _special = cupyx.scipy.special
+    return _special
 
 
 def to_device(array, device):
@@ -82,13 +128,15 @@ def to_device(array, device):
 
 
 def to_numpy(array):
-    return array if isinstance(array, np.ndarray) else array.get()
+    return array if is_host(array) else array.get()
 
 
 def index_add(array, key, values):
     """array[key] += values, adding repeated indices once each (a scatter-add), in place."""
-    if isinstance(array, np.ndarray):
+    if is_host(array):
         np.add.at(array, key, values)
+    elif hasattr(cupy(), "scatter_add"):  # a stand-in's
+        cupy().scatter_add(array, key, values)
     else:
         import cupyx
         cupyx.scatter_add(array, key, values)
@@ -119,13 +167,13 @@ def kernel(name, array):
 
 def _find_kernel(name, device):
     folder = importlib.import_module(f"minigen.kernels.{name}")
-    if device == "cpu":
-        version = folder.cpu
-    else:
+    version = folder.cpu if device == "cpu" else None
+    if device == "cuda" and not _stand_in:
         try:
             version = importlib.import_module(f"minigen.kernels.{name}.cuda")
         except ModuleNotFoundError as e:
             if e.name != f"minigen.kernels.{name}.cuda":
                 raise  # cuda.py is there but needs a module that is not
-            version = folder.reference if getattr(folder, "REFERENCE_ON_CUPY", True) else None
+    if version is None and getattr(folder, "REFERENCE_ON_CUPY", True):
+        version = folder.reference  # written with xp_of: runs on CuPy and on a stand-in
     return version, getattr(folder, "DTYPES", None)

@@ -6,6 +6,7 @@ x, v -> grad(fn(x), x, v, create_graph=True), which checks every second derivati
 """
 import numpy as np
 
+from . import backend
 from .autograd import Tensor, grad, is_float
 
 
@@ -49,7 +50,8 @@ def _analytical(fn, args, checked):
         for r in range(y.size):
             xp_ones[:] = 0
             xp_ones[r] = 1
-            seed = Tensor(xp_ones.reshape(y.shape).astype(y.dtype))
+            seed = xp_ones.reshape(y.shape).astype(y.dtype)
+            seed = Tensor(backend.to_device(seed, y.device))
             grads = grad(y, xs, grad_outputs=seed, retain_graph=True)
             for k, g in enumerate(grads):
                 jac[o][k][r] = g.numpy().reshape(-1)
@@ -112,9 +114,13 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-4,
     xs = [args[i] for i in checked]
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
-        grad_outputs = [Tensor(rng.standard_normal(y.shape)) for y in _outputs(fn, args)]
-    vs = [Tensor(np.asarray(v.data if isinstance(v, Tensor) else v, dtype=np.float64),
-                 requires_grad=True) for v in _as_list(grad_outputs)]
+        grad_outputs = [Tensor(backend.to_device(rng.standard_normal(y.shape), y.device))
+                        for y in _outputs(fn, args)]
+    device = xs[0].device
+    vs = [v.data if isinstance(v, Tensor) else np.asarray(v)
+          for v in _as_list(grad_outputs)]
+    vs = [Tensor(backend.to_device(v, device).astype(np.float64), requires_grad=True)
+          for v in vs]
 
     def vjp(*flat):
         call = list(args)

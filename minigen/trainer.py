@@ -26,7 +26,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import checkpoint, data, models, optim, pictures, runfolder
+from . import backend, checkpoint, data, models, optim, pictures, runfolder
 from . import model as model_contract
 from .autograd import no_grad, tensor
 from .model import Batch
@@ -150,7 +150,7 @@ class StepBatches:
 class Run:
     """One training run: its data, model, optimisers and where it writes."""
 
-    def __init__(self, model_name, data_name, seed=0, out=None, device="cpu", data_dir=None,
+    def __init__(self, model_name, data_name, seed=0, out=None, device=None, data_dir=None,
                  config=(), early_stop=None):
         self.entry = models.get(model_name)
         if not (isinstance(seed, (int, np.integer)) and seed >= 0):
@@ -161,6 +161,7 @@ class Run:
             raise ValueError(f"model {model_name} does not accept data {data_name!r}; it "
                              f"accepts: {', '.join(self.entry.data)}")
         self.config = models.make_config(self.entry, config)
+        device = backend.check_device(device)  # None: the default device
         self.data_name, self.seed, self.device = data_name, seed, device
         self.data_dir, self.early_stop = data_dir, early_stop
         self.out = os.fspath(out or default_out(model_name, data_name, seed))
@@ -239,7 +240,7 @@ class Run:
         self.saved_step = self.step
 
     @classmethod
-    def from_checkpoint(cls, path, device="cpu", data_dir=None, out=None, model=None,
+    def from_checkpoint(cls, path, device=None, data_dir=None, out=None, model=None,
                         data_name=None):
         """Rebuild a run (model, optimisers, position) from its checkpoint file; `model` and
         `data_name`, when given, must be what the checkpoint holds."""
@@ -549,7 +550,7 @@ def default_out(model_name, data_name, seed):
     return os.path.join("runs", f"{model_name}-{data_name}-{seed}")
 
 
-def train(model_name, data_name, seed=0, out=None, device="cpu", data_dir=None, config=(),
+def train(model_name, data_name, seed=0, out=None, device=None, data_dir=None, config=(),
           early_stop=None, resume=False, overwrite=False, progress=True, stop_after=None):
     """Train (or, with resume, continue) a run in its own run folder (minigen.runfolder:
     locked, and refused where it holds another run unless `overwrite`); returns

@@ -3,9 +3,11 @@ Numba version for NumPy arrays, for other (CuPy) arrays the CUDA version where a
 cuda.py and the reference otherwise, None where the kernel does not take the array; and
 every op on a kernel asks it. Checked without CuPy, on a stand-in for a device array."""
 import importlib
+import pathlib
 import sys
 import types
 
+import devicestandin
 import numpy as np
 import pytest
 
@@ -14,8 +16,9 @@ import minigen.functional as F
 from minigen import backend
 
 KERNELS = ("adam", "attention", "causal_conv1d", "conv2d", "coupling", "gelu", "layer_norm",
-           "masked_conv2d", "silu", "sum")
-NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm", "silu")  # their ops compose themselves on CuPy
+           "masked_conv2d", "relu", "sigmoid", "silu", "sum")
+# references for NumPy only: without a CUDA kernel their ops compose themselves on CuPy
+NUMPY_ONLY_REFERENCE = ("gelu", "layer_norm", "sigmoid", "silu")
 FLOAT32_ONLY = ("sum",)  # float64 needs no float64 accumulator: NumPy's own sum
 
 
@@ -37,10 +40,30 @@ def test_numpy_arrays_get_the_cpu_kernel(name):
     assert backend.kernel(name, np.zeros(3, np.float64)) is want
 
 
+def has_cuda(name):
+    return (pathlib.Path(folder(name).__file__).parent / "cuda.py").exists()
+
+
 @pytest.mark.parametrize("name", KERNELS)
-def test_device_arrays_get_the_reference_until_there_is_a_cuda_kernel(name):
-    want = None if name in NUMPY_ONLY_REFERENCE else folder(name).reference
+def test_device_arrays_get_the_cuda_kernel_where_there_is_one_else_the_reference(name):
+    if has_cuda(name):
+        want = importlib.import_module(f"minigen.kernels.{name}.cuda")  # needs no CuPy
+    else:
+        want = None if name in NUMPY_ONLY_REFERENCE else folder(name).reference
     assert backend.kernel(name, DeviceArray()) is want
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_the_device_stand_in_gets_the_references_never_cuda(name):
+    devicestandin.install(default=False)
+    try:
+        array = backend.cupy().zeros(3, np.float32)
+        assert backend.device_of(array) == "cuda"
+        want = None if name in NUMPY_ONLY_REFERENCE else folder(name).reference
+        assert backend.kernel(name, array) is want
+    finally:
+        devicestandin.uninstall()
+    assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
 
 
 @pytest.mark.parametrize("name", KERNELS)
@@ -78,7 +101,7 @@ def test_every_op_on_a_kernel_asks_the_dispatcher(monkeypatch):
     outputs = [F.conv2d(x, t(4, 3, 3, 3)), F.masked_conv2d(x, t(4, 3, 3, 3)),
                F.causal_conv1d(t(2, 3, 6), t(4, 3, 2)), F.attention(q, q, q),
                F.affine_coupling(x, t(2, 3, 5, 5), t(2, 3, 5, 5))[0], mg.gelu(x),
-               F.layer_norm(x, 5), F.silu(x)]
+               F.layer_norm(x, 5), F.silu(x), mg.relu(x), mg.sigmoid(x)]
     sum(y.sum() for y in outputs).backward()
     mg.optim.Adam([x]).step()
     t(2, 3).astype(np.float32).sum()

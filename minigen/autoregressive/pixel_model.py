@@ -112,7 +112,7 @@ class PixelModel(Model):
         return sample_raster(self.sampler(n, labels, cached), self.shape, n, generator, device)
 
 
-def sample_raster(distribution_at, shape, n, generator, device="cpu", rows=None):
+def sample_raster(distribution_at, shape, n, generator, device=None, rows=None):
     """For each pixel in raster order and each colour channel in order: the distribution at
     that pixel given the image drawn so far, then one draw of that subpixel.
     `distribution_at(x, row, col)` gives the (N, C)-batched distribution at a pixel: naive,

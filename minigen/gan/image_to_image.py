@@ -44,7 +44,7 @@ class UNetGenerator(nn.Module):
         self.dropout = float(dropout)
         self.keep_shape = (channels, height // 2, width // 2)
 
-    def draw_keep(self, n, generator, device="cpu"):
+    def draw_keep(self, n, generator, device=None):
         """A dropout mask (n,) + keep_shape of d1: 1 with probability 1 - dropout."""
         return generator.bernoulli(1.0 - self.dropout, (n,) + self.keep_shape, device)
 

@@ -30,7 +30,7 @@ def lift(value, like):
         dtype = like.dtype
     else:
         return Tensor._make(backend.xp_of(like.data).asarray(value), False, None)
-    if not isinstance(like.data, np.ndarray):
+    if not backend.is_host(like.data):
         return Tensor._make(backend.xp_of(like.data).asarray(value, dtype=dtype), False, None)
     # a NumPy scalar's 0-d array is made once and shared, read-only (a write raises instead
     # of changing every later x * 0.5): np.asarray of a scalar costs about what the op does

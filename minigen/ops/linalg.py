@@ -28,7 +28,7 @@ def _product(a, b):
     11.1 ms; MADE's train step (M1), whose other products have 3.3M multiply-adds, 104-170
     ms with those on OpenBLAS's threads and 12-32 ms on one, against PyTorch's 18-41 ms."""
     # a.size * b.size bounds the multiply-adds from above: tiny products leave at once
-    if a.ndim < 2 or not isinstance(a, np.ndarray) or a.size * b.size < ONE_THREAD_WORK:
+    if a.ndim < 2 or not backend.is_host(a) or a.size * b.size < ONE_THREAD_WORK:
         return a @ b
     rows = a.shape[-2]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
