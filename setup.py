@@ -10,6 +10,7 @@ setup(
     packages=find_packages(include=["minigen", "minigen.*"]) + ["minigen.kernels"]
     + [f"minigen.kernels.{name}" for name in find_packages("kernels")],
     package_dir={"minigen.kernels": "kernels"},
+    package_data={"": ["*.cu"]},  # the CUDA C sources beside each kernel's cuda.py
     install_requires=["numpy>=1.26", "scipy>=1.11", "numba>=0.59", "scikit-learn>=1.3",
                       "pillow>=10", "tqdm>=4.60",
                       "threadpoolctl>=3.1"],  # already a scikit-learn dependency
