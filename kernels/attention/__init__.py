@@ -1,6 +1,7 @@
 """Softmax attention with an online softmax: `cpu` (the default, blocked BLAS products in
-threads) and `reference` (plain NumPy, the whole score matrix), one signature: forward
-returns (out, lse), backward returns (dq, dk, dv).
+threads), `reference` (plain NumPy, the whole score matrix) and, for CuPy arrays, `cuda`
+(FlashAttention-style kernels, attention.cu), one signature: forward returns (out, lse),
+backward returns (dq, dk, dv). minigen.backend.kernel picks the version for an array.
 
     from minigen.kernels import attention
     out, lse = attention.forward(q, k, v, causal=True)

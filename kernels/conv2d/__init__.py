@@ -1,6 +1,7 @@
-"""conv2d (stride, padding, dilation): `cpu` (the default, im2col and BLAS) and `reference`
-(plain NumPy), with one signature: forward, grad_input (also conv_transpose2d's forward),
-grad_weight.
+"""conv2d (stride, padding, dilation): `cpu` (the default, im2col and BLAS), `reference`
+(plain NumPy) and, for CuPy arrays, `cuda` (im2col in CUDA and cuBLAS; imported by
+minigen.backend.kernel), with one signature: forward, grad_input (also conv_transpose2d's
+forward), grad_weight.
 
     from minigen.kernels import conv2d
     y = conv2d.forward(x, w, b, stride=2, padding=1)
