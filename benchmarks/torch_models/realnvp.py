@@ -126,7 +126,7 @@ class Squeeze(nn.Module):
         else:
             y = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
             y = y.reshape(n, 4 * c, h // 2, w // 2)
-        return y, torch.zeros(n, dtype=torch.float64)
+        return y, torch.zeros(n, dtype=torch.float64, device=x.device)
 
 
 class FactorOut(nn.Module):
@@ -151,7 +151,7 @@ class Chain(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x):
-        total = torch.zeros(len(x), dtype=torch.float64)
+        total = torch.zeros(len(x), dtype=torch.float64, device=x.device)
         for layer in self.layers:
             x, logdet = layer(x)
             total = total + logdet
@@ -203,7 +203,7 @@ class RealNVP(nn.Module):
     def dequantize(self, x, generator=None):
         """y = (x + u) / K, u ~ U[0, 1): a point of x's cell."""
         x = x.float()
-        u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+        u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return (x + u) * (1.0 / self.levels)  # as minigen rounds it
 
     def logit(self, y):
