@@ -21,7 +21,8 @@ from minigen.data import DatasetNotFoundError
 FAST_DATA = ("digits-bin", "digits", "toy-moons", "toy-1d", "shapes")
 NEEDS_A_RUN = {"vq-vae-prior", "vq-vae-2-prior"}  # priors over a trained VQ-VAE's codes
 WIDTHS = {"hidden", "channels", "width", "embedding", "latent", "dim", "code_dim",
-          "joint_hidden", "filters", "features"}
+          "joint_hidden", "mlp", "filters", "features"}
+CHEAP = {"T": 10, "sample_steps": 5, "eval_samples": 16, "iwae_k": 4}  # evaluation's costs
 ON_GPU = os.environ.get("MINIGEN_DEVICE") == "cuda"
 
 
@@ -43,15 +44,17 @@ def device():
 
 def tiny(entry):
     """The model's defaults with its widths cut to 8 (which the default group counts
-    divide), 2 steps, with learning rates so small that the steps leave the metrics where
+    divide) and its evaluation cut to a few samples and steps (CHEAP), 2 steps, with learning rates so small that the steps leave the metrics where
     they were. (Adam moves a weight by about lr whatever its gradient's size, so the
     float32 noise between the devices' gradients would otherwise show in the metrics as if
     it were a mistake.)"""
     config = ["steps=2", "batch_size=8", "eval_batch_size=200"]
-    config += [f"{key}=1e-7" for key in entry.config if key == "lr" or key.endswith("_lr")]
+    config += [f"{key}=1e-7" for key in entry.config if key in ("lr", "d_lr", "g_lr")]
     for key, allowed in entry.ranges.items():
         default = entry.config[key]
         element = default[0] if isinstance(default, tuple) and default else default
+        if key in CHEAP:
+            config.append(f"{key}={CHEAP[key]}")
         if key not in WIDTHS or isinstance(element, bool) or not isinstance(element, int):
             continue
         low = allowed.low if math.isfinite(allowed.low) else 1

@@ -8,7 +8,7 @@ import pytest
 from flowcheck import assert_invertible, assert_logdet_matches_jacobian, jacobian
 
 import minigen as mg
-from minigen import data
+from minigen import backend, data
 from minigen.flows import Chain, Logit, UniformDequantizer, eval_generator, make_dequantizer
 from minigen.flows.base import standard_normal_log_prob
 from minigen.flows.dequant import ElementwiseAffine, VariationalDequantizer
@@ -33,7 +33,8 @@ def scramble(module, seed, scale=0.1):
     dequantizer's couplings identities, which would test nothing."""
     rng = np.random.default_rng(seed)
     for p in module.parameters():
-        p.data = (p.data + scale * rng.standard_normal(p.shape)).astype(p.dtype)
+        noise = backend.to_device(scale * rng.standard_normal(p.shape), p.device)
+        p.data = (p.data + noise).astype(p.dtype)
     return module
 
 

@@ -12,7 +12,7 @@ from clicheck import train_sample_eval
 from flowcheck import assert_invertible, assert_logdet_matches_jacobian
 
 import minigen as mg
-from minigen import data, models
+from minigen import backend, data, models
 from minigen.flows import Bijector, Chain, Logit
 from minigen.flows.coupling import (AdditiveCoupling, ChannelSplitCoupling, MaskedCoupling,
                                     checkerboard_mask)
@@ -36,7 +36,8 @@ def perturb(module, seed=0, std=0.3):
     fresh couplings the identity, which would check nothing."""
     rng = np.random.default_rng(seed)
     for p in module.parameters():
-        p.data = p.data + (std * rng.standard_normal(p.shape)).astype(p.dtype)
+        p.data = p.data + backend.to_device((std * rng.standard_normal(p.shape)).astype(p.dtype),
+                                            p.device)
     return module
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import models
+from minigen import backend, models
 from minigen.autoregressive.pixel_model import sample_raster
 from minigen.models import DataSpec
 from minigen.random import Generator
@@ -37,7 +37,8 @@ def build(variant, config, shape, levels, conditional=False, seed=0):
     model = models.get(name).cls(spec, generator=Generator(seed), **config[variant], **extra)
     rng = np.random.default_rng(seed)
     for _, p in model.named_parameters():
-        p.data[...] = p.data + rng.normal(0, 0.3, p.shape).astype(p.dtype)
+        p.data[...] = p.data + backend.to_device(rng.normal(0, 0.3, p.shape).astype(p.dtype),
+                                                 p.device)
     return model
 
 
