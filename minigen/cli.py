@@ -269,7 +269,7 @@ def build_parser():
     p.add_argument("--batch-size", dest="batch_size", type=COUNT)
     p.add_argument("--lr", type=_number(float, "(0, inf)"))
     p.add_argument("--seed", type=SEED, help="(default 0)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"])  # None: the default
     p.add_argument("--out", help="run folder (default runs/MODEL-DATA-SEED)")
     p.add_argument("--early-stop", dest="early_stop", type=COUNT, metavar="N",
                    help="every N steps evaluate on the validation split; keep the best")
@@ -293,7 +293,7 @@ def build_parser():
     p.add_argument("--batch-size", dest="batch_size", type=COUNT)
     p.add_argument("--top", type=COUNT, default=25, help="rows shown (default 25)")
     p.add_argument("--seed", type=SEED, help="(default 0)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"])  # None: the default
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_profile)
@@ -306,7 +306,7 @@ def build_parser():
     p.add_argument("--out", help="a .png (or .txt for text) picture or .npy samples (default "
                    "DIR/samples-K.png, the first K free)")
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"])  # None: the default
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="sampling settings of "
                    "the trained model (ddpm: sampler, sample_steps, eta; GANs: truncation; ebm, jem: "
@@ -316,7 +316,7 @@ def build_parser():
     p = sub.add_parser("eval", help="evaluate a trained model")
     p.add_argument("target", metavar="DIR|CHECKPOINT")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"])  # None: the default
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
     p.set_defaults(func=cmd_eval)
 
@@ -328,7 +328,7 @@ def build_parser():
     p.add_argument("--fisher-kernel", dest="fisher_kernel", action="store_true",
                    help="normalise the scores by the diagonal Fisher information of the "
                    "training split")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"])  # None: the default
     p.add_argument("--data-dir", dest="data_dir", type=_folder)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_probe)

@@ -53,6 +53,8 @@ class Module:
         if not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor, not "
                             f"{type(tensor).__name__}")
+        if tensor.device == "cpu" != backend.default_device():
+            tensor = tensor.to(backend.default_device())  # with the parameters made beside it
         if name not in self._buffer_names:
             self._buffer_names.append(name)
         if persistent:
