@@ -104,8 +104,9 @@ def _backward_serial(x, scale, t, g, g_logdet, reverse, grads):
                       grads[1, n], grads[2, n])
 
 
-def _as_rows(*arrays):
-    """The arrays as C-contiguous (N, D) matrices, after checking they fit together."""
+def row_shape(*arrays):
+    """(N, D), the arrays as rows, after checking that they fit together: one shape with a
+    batch axis, one dtype, float32 or float64 (cuda.py checks its arrays here too)."""
     x = arrays[0]
     if x.ndim == 0:
         raise ValueError("affine coupling needs a batch axis; got a 0-d array")
@@ -117,7 +118,12 @@ def _as_rows(*arrays):
             raise TypeError(f"affine coupling: dtypes {[str(b.dtype) for b in arrays]}; "
                             f"expected one dtype, float32 or float64")
     n = x.shape[0]
-    d = x.size // n if n else 0
+    return n, (x.size // n if n else 0)
+
+
+def _as_rows(*arrays):
+    """The arrays as C-contiguous (N, D) matrices, after checking they fit together."""
+    n, d = row_shape(*arrays)
     return [np.ascontiguousarray(a).reshape(n, d) for a in arrays]
 
 

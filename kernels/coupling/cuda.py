@@ -22,6 +22,7 @@ import numpy as np
 from minigen import backend
 
 from .. import cudasource
+from .cpu import row_shape
 
 BLOCKS = 256  # about two blocks per multiprocessor of an H100 (132): enough to fill it
 WARP = 32
@@ -29,16 +30,8 @@ WARP = 32
 
 def _rows(op, *arrays):
     """The arrays as C-contiguous (N, D) matrices, after checking they fit together."""
-    x = arrays[0]
-    if x.ndim == 0:
-        raise ValueError("affine coupling needs a batch axis; got a 0-d array")
-    for a in arrays:
-        if a.shape != x.shape:
-            raise ValueError(f"affine coupling: shapes {[b.shape for b in arrays]} differ; "
-                             f"x, s, t (and the gradient) need one shape")
+    n, d = row_shape(*arrays)
     cudasource.check(f"affine coupling {op}", *arrays)
-    n = x.shape[0]
-    d = x.size // n if n else 0
     return [a.reshape(n, d) for a in cudasource.contiguous(*arrays)]
 
 
