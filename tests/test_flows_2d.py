@@ -12,7 +12,7 @@ import pytest
 from flowcheck import assert_invertible, assert_logdet_matches_jacobian, jacobian
 
 import minigen as mg
-from minigen import cli, data, models, trainer
+from minigen import backend, cli, data, models, trainer
 from minigen.flows.cdf import (MixtureCDF, inverse_mixture_logit_cdf, log_normal_cdf,
                                mixture_logit_cdf, standard_logistic_log_prob)
 from minigen.random import Generator
@@ -34,7 +34,8 @@ def perturb(model, seed=0, scale=0.3):
     conditioner whose last layer is zero, which would hide any error in the x1 -> x2 path."""
     rng = np.random.default_rng(seed)
     for p in model.parameters():
-        p.data[...] += rng.normal(0, scale, p.shape).astype(p.dtype)
+        p.data[...] += backend.to_device(rng.normal(0, scale, p.shape).astype(p.dtype),
+                                         p.device)
     return model
 
 
