@@ -92,7 +92,8 @@ def unit_rows(d):
 def adversarial_direction(f, x, log_p, generator, xi, iterations=1):
     """VAT's virtual adversarial direction (Miyato et al. 2018, sec. 3.3): the direction d
     of unit norm (per example) in which the predictions of f (a function of an input
-    Tensor to logits) at x (an array), log p(x) = log_p (a Tensor), change fastest,
+    Tensor to logits) at x (an array, from either device: d comes on log_p's), log p(x) =
+    log_p (a Tensor), change fastest,
 
         argmax_{|d| = 1} KL(p(x) || p(x + xi d)) ~ the top eigenvector of the Hessian H of
         D(r) = KL(p(x) || p(x + r)) at r = 0,
@@ -106,8 +107,9 @@ def adversarial_direction(f, x, log_p, generator, xi, iterations=1):
     (on a linear softmax model the direction found is then as good as random); with
     xi = 1e-3 one step already gives the top eigenvector's direction to within 0.99 and a
     few steps to 1e-5 there (tests/test_semi_supervised.py)."""
+    device = log_p.device  # where f computes: x may come from either device
+    x = backend.to_device(x, device)
     xp = backend.xp_of(x)
-    device = backend.device_of(x)
     log_p = log_p.detach()
     d = unit_rows(backend.to_device(generator.rng.normal(size=x.shape).astype(x.dtype),
                                     device))
@@ -125,6 +127,7 @@ def virtual_adversarial_loss(f, x, logits, generator, eps, xi, iterations=1):
     if not eps > 0:
         raise ValueError(f"vat: eps (the perturbation's radius) must be > 0, got {eps}")
     log_p = logits.log_softmax(axis=1).detach()
+    x = backend.to_device(x, logits.device)
     d = adversarial_direction(f, x, log_p, generator, xi, iterations)
     adversarial = x + backend.xp_of(x).asarray(eps, dtype=x.dtype) * d
     return kl_divergence(log_p, f(tensor(adversarial, device=logits.device))) / len(x)
