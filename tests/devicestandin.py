@@ -33,6 +33,10 @@ class StandInArray(np.ndarray, backend.DeviceArray):
         """A host copy, as CuPy's get()."""
         return np.array(self.view(np.ndarray))
 
+    def __getitem__(self, key):
+        """An element is a 0-d device array, as in CuPy, not a NumPy scalar."""
+        return _wrap(super().__getitem__(key))
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         _refuse_host(ufunc.__name__, inputs + tuple(kwargs.get("out", ())))
         inputs = tuple(_host_view(a) for a in inputs)

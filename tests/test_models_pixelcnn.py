@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import cli, models
+from minigen import backend, cli, models
 from minigen.kernels.masked_conv2d import mask as masked_conv2d_mask
 from minigen.autoregressive.pixel_model import receptive_field
 from minigen.models import DataSpec
@@ -123,7 +123,8 @@ def test_conditional_model_is_a_distribution_for_each_label(name):
     model = build(name, shape, num_classes=3, conditional=True)
     rng = np.random.default_rng(0)
     for _, p in model.named_parameters():              # class biases start at zero
-        p.data[...] = p.data + rng.normal(0, 0.5, p.shape).astype(p.dtype)
+        p.data[...] = p.data + backend.to_device(rng.normal(0, 0.5, p.shape).astype(p.dtype),
+                                                 p.device)
     per_label = [assert_probabilities_sum_to_one(model, shape, 2, labels=label)
                  for label in range(3)]
     assert np.abs(per_label[0] - per_label[1]).max() > 1e-2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import cli, models, trainer
+from minigen import backend, cli, models, trainer
 from minigen.autoregressive.pixel_model import receptive_field
 from minigen.latent.priors import ConditionedPixelCNN
 from minigen.latent.quantize import VectorQuantizer, codebook_usage
@@ -32,8 +32,9 @@ def grid(vectors, side=2):
 
 
 def set_codebook(q, book):
-    q.codebook.data = np.asarray(book, dtype=np.float32)
-    q.embed_sum = np.asarray(book, dtype=np.float32).copy()
+    device = q.codebook.device
+    q.codebook.data = backend.to_device(np.asarray(book, dtype=np.float32), device)
+    q.embed_sum = np.asarray(book, dtype=np.float32).copy()  # the EMA sums stay on the host
 
 
 # -- the quantizer ------------------------------------------------------------------------
