@@ -8,8 +8,11 @@ CuPy's does, so a model that leaves the device anywhere (a host array made besid
 ones, a tensor made without device=) fails here, on a CPU machine, before GPU time is spent
 on it. The default device stays the CPU in both runs, as it is for the command line.
 """
+import glob
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,3 +94,23 @@ def test_a_model_trains_evaluates_and_samples_on_the_device_as_on_the_cpu(name, 
     for key, value in on_cpu.items():
         assert np.isclose(on_device[key], value, rtol=1e-3, atol=1e-4), \
             f"{name}: {key} is {on_device[key]} on the device, {value} on the CPU"
+
+
+MODEL_TESTS = ("test_models_*.py", "test_gan_*.py", "test_flows_*.py",
+               "test_representation*.py", "test_trainer*.py", "test_sampling*.py",
+               "test_semi*.py")
+
+
+@pytest.mark.slow
+def test_the_model_test_files_pass_with_the_stand_in_as_the_default_device():
+    """Every model test file again, in a process of its own, with MINIGEN_DEVICE=standin:
+    the tensors they make start on the stand-in, so a model or a test that leaves the
+    device shows (about 5 minutes on the 2-core development machine)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = sorted({f for pattern in MODEL_TESTS
+                    for f in glob.glob(os.path.join(here, pattern))})
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-m", "not slow", *files], env={**os.environ,
+                                                          "MINIGEN_DEVICE": "standin"},
+                          capture_output=True, text=True, cwd=os.path.dirname(here))
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
