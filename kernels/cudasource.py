@@ -48,6 +48,14 @@ def _module(path, real, extra):
     return cp.RawModule(code=code, options=OPTIONS + (f"-Dreal={real}",) + extra)
 
 
+@functools.lru_cache(maxsize=None)
+def elementwise(in_params, out_params, body, name, **options):
+    """The cupy.ElementwiseKernel of these arguments, made on first use and kept (CuPy
+    compiles it on its first call for each dtype): the small kernels' one-line bodies
+    (gelu, silu, sigmoid, relu, adam), with ElementwiseKernel's keywords as `options`."""
+    return backend.cupy().ElementwiseKernel(in_params, out_params, body, name, **options)
+
+
 def function(near, filename, name, dtype, options=()):
     """The kernel `name` of kernels/<name>/<filename>, compiled for `dtype`'s `real`;
     `options` are further NVRTC options (-DNAME=value), part of what is cached."""

@@ -11,10 +11,7 @@ FMA), which the reference's separate array operations never do. One exception: C
 compiles every kernel with -ftz=true, so a float32 value below 2^-126 (a subnormal) is
 flushed to zero here, as in CuPy's own kernels, where NumPy keeps it.
 """
-import functools
 import math
-
-from minigen import backend
 
 from .. import cudasource
 from . import reference
@@ -31,14 +28,6 @@ p = decayed - step_size * (m / (sqrt(v) / bias2 + eps));
 """
 
 
-@functools.cache
-def _kernel():
-    return backend.cupy().ElementwiseKernel(
-        "T g, T keep, T wd, T c1, T beta2, T c2, T bias2, T eps, T step_size",
-        "T p, T m, T v", _UPDATE, "minigen_adam_update", no_return=True,
-        options=("--fmad=false",))
-
-
 def update(p, g, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0, decoupled=False):
     """Change p, m and v in place for Adam step `step` (1 for the first) from gradient g:
     reference.update's result, bit for bit. p, m and v are float32 or float64 CuPy arrays
@@ -52,4 +41,8 @@ def update(p, g, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0, decoupled=
     scalars = (keep, wd, dtype(1 - beta1), dtype(beta2), dtype(1 - beta2),
                dtype(math.sqrt(1 - beta2 ** step)), dtype(eps),
                dtype(lr / (1 - beta1 ** step)))
-    _kernel()(g, *scalars, p, m, v)
+    kernel = cudasource.elementwise(
+        "T g, T keep, T wd, T c1, T beta2, T c2, T bias2, T eps, T step_size",
+        "T p, T m, T v", _UPDATE, "minigen_adam_update", no_return=True,
+        options=("--fmad=false",))
+    kernel(g, *scalars, p, m, v)

@@ -5,30 +5,15 @@ show where x <= 0, as in reference.py's g * (x > 0). CuPy compiles every kernel 
 -ftz=true, so float32 subnormals count as zero here (as in CuPy's own kernels). The same
 signatures as cpu.py.
 """
-import functools
-
-from minigen import backend
-
 from .. import cudasource
 from . import reference
-
-
-@functools.cache
-def _forward_kernel():
-    return backend.cupy().ElementwiseKernel(
-        "T x", "T y", "y = x <= T(0) ? T(0) : x", "minigen_relu_forward")
-
-
-@functools.cache
-def _grad_kernel():
-    return backend.cupy().ElementwiseKernel(
-        "T g, T x", "T y", "y = g * (x > T(0) ? T(1) : T(0))", "minigen_relu_grad")
 
 
 def forward(x):
     """max(x, 0), like x; NaN stays NaN."""
     cudasource.check("relu", x)
-    return _forward_kernel()(x)
+    return cudasource.elementwise("T x", "T y", "y = x <= T(0) ? T(0) : x",
+                                  "minigen_relu_forward")(x)
 
 
 def grad(g, x):
@@ -36,4 +21,5 @@ def grad(g, x):
     if g.shape != x.shape or g.dtype != x.dtype:
         return reference.grad(g, x)
     cudasource.check("relu", g, x)
-    return _grad_kernel()(g, x)
+    return cudasource.elementwise("T g, T x", "T y", "y = g * (x > T(0) ? T(1) : T(0))",
+                                  "minigen_relu_grad")(g, x)

@@ -12,42 +12,23 @@ without the cancellation of 1 - s, and e never overflows:
 Infinities and NaN come out as in reference.py (silu(-inf) and silu'(+-inf) are NaN there
 too: inf times 0).
 """
-import functools
-
-from minigen import backend
-
 from .. import cudasource
+from ..sigmoid.cuda import SIGMOID
 
-# s = sigmoid(x)
-_SIGMOID = """
-T e = exp(-fabs(x));
-T r = T(1) / (T(1) + e);
-T s = x >= T(0) ? r : e * r;
+_DERIVATIVE = SIGMOID + """
+T c = x >= T(0) ? e * r : r;  // sigmoid(-x)
+y = s * (T(1) + x * c);
 """
-
-
-@functools.cache
-def _forward_kernel():
-    return backend.cupy().ElementwiseKernel(
-        "T x", "T y", _SIGMOID + "y = x * s;", "minigen_silu_forward")
-
-
-@functools.cache
-def _derivative_kernel():
-    return backend.cupy().ElementwiseKernel(
-        "T x", "T y", _SIGMOID + """
-        T c = x >= T(0) ? e * r : r;  // sigmoid(-x)
-        y = s * (T(1) + x * c);
-        """, "minigen_silu_derivative")
 
 
 def forward(x):
     """silu(x) = x sigmoid(x), like x."""
     cudasource.check("silu", x)
-    return _forward_kernel()(x)
+    return cudasource.elementwise("T x", "T y", SIGMOID + "y = x * s;",
+                                  "minigen_silu_forward")(x)
 
 
 def derivative(x):
     """silu'(x) = sigmoid(x) (1 + x sigmoid(-x)), like x."""
     cudasource.check("silu", x)
-    return _derivative_kernel()(x)
+    return cudasource.elementwise("T x", "T y", _DERIVATIVE, "minigen_silu_derivative")(x)
