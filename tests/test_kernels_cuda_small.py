@@ -14,6 +14,7 @@ import pytest
 import minigen as mg
 import minigen.functional as F
 from cudacheck import close, cupy, needs_gpu, to_gpu
+from kernelcheck import assert_layer_norm_close
 from minigen import backend
 
 pytestmark = needs_gpu
@@ -104,27 +105,9 @@ def test_relu_grad_of_other_shapes_takes_the_reference():
 
 
 def check_layer_norm(x, xhat, rstd, g, dx):
-    """The device's xhat, rstd and dx against the reference, to the bounds that
-    tests/test_kernels_layer_norm.py derives for the CPU version (the same arithmetic)."""
-    dtype, d = x.dtype, x.shape[1]
-    reference = version("layer_norm", "reference")
-    xhat, rstd, dx = (backend.to_numpy(a) for a in (xhat, rstd, dx))
-    want_xhat, want_rstd = reference.forward(x, 1e-5)
-    assert xhat.dtype == rstd.dtype == dx.dtype == dtype
-    assert xhat.shape == dx.shape == x.shape and rstd.shape == (x.shape[0],)
-    eps = np.finfo(dtype).eps
-    size = (np.abs(x).max(axis=1) * want_rstd)[:, None].astype(np.float64)
-    error = np.abs(xhat - want_xhat.astype(np.float64))
-    if dtype == np.float32:
-        np.testing.assert_allclose(rstd, want_rstd, rtol=2 * eps, atol=0)
-        assert np.all(error <= 4 * eps * (size + 1))
-    else:
-        rtol = (d + 7) * eps / 2
-        np.testing.assert_allclose(rstd, want_rstd, rtol=rtol, atol=0)
-        assert np.all(error <= (d + 2) * eps * size + (rtol + eps) * np.abs(want_xhat))
-    want_dx = reference.backward(xhat, rstd, g)
-    size = (want_rstd * (np.abs(g).max(axis=1) * 3))[:, None]
-    assert np.all(np.abs(dx - want_dx.astype(np.float64)) <= 8 * eps * size)
+    """The device's xhat, rstd and dx against the reference, to the bounds that the CPU
+    version is held to (the same arithmetic)."""
+    assert_layer_norm_close(x, g, *(backend.to_numpy(a) for a in (xhat, rstd, dx)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

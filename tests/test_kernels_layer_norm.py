@@ -14,6 +14,8 @@ import minigen as mg
 import minigen.functional as F
 from minigen.kernels import layer_norm
 
+from kernelcheck import assert_layer_norm_close
+
 
 @given(st.sampled_from([np.float32, np.float64]), st.integers(1, 9), st.integers(1, 70),
        st.sampled_from([1e-3, 1.0, 1e3]), st.floats(-50, 50), st.integers(0, 2 ** 32 - 1))
@@ -23,35 +25,7 @@ def test_cpu_matches_reference(dtype, rows, d, spread, offset, seed):
     x = (offset + spread * rng.standard_normal((rows, d))).astype(dtype)
     g = rng.standard_normal((rows, d)).astype(dtype)
     xhat, rstd = layer_norm.cpu.forward(x, 1e-5)
-    want_xhat, want_rstd = layer_norm.reference.forward(x, 1e-5)
-    eps = np.finfo(dtype).eps
-    assert xhat.dtype == rstd.dtype == dtype and xhat.shape == x.shape
-    assert rstd.shape == (rows,)
-    size = (np.abs(x).max(axis=1) * want_rstd)[:, None].astype(np.float64)
-    error = np.abs(xhat - want_xhat.astype(np.float64))
-    if dtype == np.float32:
-        # both sides sum in float64 and round once: an ulp of rstd each, and x - mean
-        # rounds once in float32, an ulp of |x| times rstd
-        np.testing.assert_allclose(rstd, want_rstd, rtol=2 * eps, atol=0)
-        assert np.all(error <= 4 * eps * (size + 1))
-    else:
-        # float64 sums round in the data's own precision, in another order on each side
-        # (LLVM's vector lanes against NumPy's pairwise sum): the first-order worst case,
-        # with u = eps / 2, is (D - 1) u for a sum of D terms. The sum of squares of D
-        # values each with 3u of its own is off by (D + 2) u, the mean by u more; half
-        # that through the square root, and 2u for the root and the division: rstd is
-        # off by (D + 7) u / 2 on either side, (D + 7) u between them. A mean of values
-        # of both signs is off by D u of max |x| on each side, so x - mean by (D + 2) u
-        # of it between them, and xhat also by rstd's error times |xhat|. (Sampled rows
-        # show about 2.6 eps for rstd at D = 54; the former 2 eps failed at D = 60.)
-        rtol = (d + 7) * eps / 2
-        np.testing.assert_allclose(rstd, want_rstd, rtol=rtol, atol=0)
-        assert np.all(error <= (d + 2) * eps * size + (rtol + eps) * np.abs(want_xhat))
-    dx = layer_norm.cpu.backward(xhat, rstd, g)
-    want_dx = layer_norm.reference.backward(xhat, rstd, g)
-    size = (want_rstd * (np.abs(g).max(axis=1) * 3))[:, None]
-    assert dx.dtype == dtype and dx.shape == x.shape
-    assert np.all(np.abs(dx - want_dx.astype(np.float64)) <= 8 * eps * size)
+    assert_layer_norm_close(x, g, xhat, rstd, layer_norm.cpu.backward(xhat, rstd, g))
 
 
 @pytest.mark.parametrize("kernel", [layer_norm.cpu, layer_norm.reference])
