@@ -9,7 +9,8 @@
 #   2. minigen installed in place (pip -e, no dependencies: the image has them and no
 #      network); where that fails, a copy of the tree runs instead, with kernels/ copied to
 #      minigen/kernels (what setup.py's package_dir does);
-#   3. the GPU tests, tests/test_kernels_cuda_*.py and tests/test_device.py where it exists,
+#   3. the GPU tests, tests/test_kernels_cuda_*.py, test_kernel_dispatch.py (CuPy arrays get
+#      each cuda.py) and tests/test_device.py where it exists,
 #      with MINIGEN_DEVICE=cuda, at most 150 s: tests.log and tests.xml (JUnit);
 #   4. python -m benchmarks.gpu, with the time left of the 8 minutes (at most 330 s):
 #      gpu-DATE.json, rewritten after every case.
@@ -63,7 +64,7 @@ EOF
     fi
 
     echo "== GPU tests, at most 150 s"
-    tests=(tests/test_kernels_cuda_*.py)
+    tests=(tests/test_kernels_cuda_*.py tests/test_kernel_dispatch.py)
     [ -f tests/test_device.py ] && tests+=(tests/test_device.py)
     MINIGEN_DEVICE=cuda timeout -k 10 150 "$python" -m pytest "${tests[@]}" \
         -p no:cacheprovider -rs --junitxml="$out/tests.xml" 2>&1 | tee "$out/tests.log" ||

@@ -143,13 +143,25 @@ class StandInCupy(_Namespace):
         return a.get() if isinstance(a, StandInArray) else np.asarray(a)
 
 
+_installs = []  # per install: the default device before it, and whether it put CuPy aside
+
+
 def install(default=True):
-    """Make device "cuda" this stand-in, and (`default`) the default device."""
-    backend.use_device_module(StandInCupy(), _Namespace(scipy.special, "special (stand-in)"))
+    """Make device "cuda" this stand-in, and (`default`) the default device. Within an
+    install (MINIGEN_DEVICE=standin) it only sets the default."""
+    replaces = not isinstance(backend._cupy, StandInCupy)
+    _installs.append((backend.default_device(), replaces))
+    if replaces:
+        backend.use_device_module(StandInCupy(),
+                                  _Namespace(scipy.special, "special (stand-in)"))
     if default:
         backend.set_default_device("cuda")
 
 
 def uninstall():
-    backend.set_default_device("cpu")
-    backend.use_device_module(None)
+    """Undo the last install: CuPy again for device "cuda" where it put CuPy aside, and the
+    default device from before it (the GPU where MINIGEN_DEVICE=cuda runs the tests)."""
+    default, replaced = _installs.pop()
+    if replaced:
+        backend.use_device_module(None)
+    backend.set_default_device(default)

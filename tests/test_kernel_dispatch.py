@@ -8,6 +8,7 @@ import sys
 import types
 
 import devicestandin
+from cudacheck import needs_gpu
 import numpy as np
 import pytest
 
@@ -40,17 +41,37 @@ def test_numpy_arrays_get_the_cpu_kernel(name):
     assert backend.kernel(name, np.zeros(3, np.float64)) is want
 
 
+@pytest.fixture
+def cupy_path(monkeypatch):
+    """Device arrays take CuPy's path, also where MINIGEN_DEVICE=standin made the stand-in
+    the device (whose arrays get the references)."""
+    monkeypatch.setattr(backend, "_stand_in", False)
+    monkeypatch.setattr(backend, "_kernels", {})
+
+
 def has_cuda(name):
     return (pathlib.Path(folder(name).__file__).parent / "cuda.py").exists()
 
 
 @pytest.mark.parametrize("name", KERNELS)
-def test_device_arrays_get_the_cuda_kernel_where_there_is_one_else_the_reference(name):
+def test_device_arrays_get_the_cuda_kernel_where_there_is_one_else_the_reference(name,
+                                                                                 cupy_path):
     if has_cuda(name):
         want = importlib.import_module(f"minigen.kernels.{name}.cuda")  # needs no CuPy
     else:
         want = None if name in NUMPY_ONLY_REFERENCE else folder(name).reference
     assert backend.kernel(name, DeviceArray()) is want
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", KERNELS)
+def test_cupy_arrays_get_the_cuda_kernel_of_the_dtypes_it_takes(name, monkeypatch):
+    monkeypatch.setattr(backend, "_kernels", {})
+    dtypes = getattr(folder(name), "DTYPES", None)
+    for dtype in (np.float32, np.float64):
+        want = importlib.import_module(f"minigen.kernels.{name}.cuda") \
+            if dtypes is None or dtype in dtypes else None
+        assert backend.kernel(name, backend.cupy().zeros(3, dtype)) is want
 
 
 @pytest.mark.parametrize("name", KERNELS)
@@ -67,10 +88,9 @@ def test_the_device_stand_in_gets_the_references_never_cuda(name):
 
 
 @pytest.mark.parametrize("name", KERNELS)
-def test_a_cuda_kernel_is_used_once_its_module_exists(name, monkeypatch):
+def test_a_cuda_kernel_is_used_once_its_module_exists(name, monkeypatch, cupy_path):
     cuda = types.ModuleType(f"minigen.kernels.{name}.cuda")
     monkeypatch.setitem(sys.modules, cuda.__name__, cuda)
-    monkeypatch.setattr(backend, "_kernels", {})
     assert backend.kernel(name, DeviceArray()) is cuda
     assert backend.kernel(name, np.zeros(3, np.float32)) is folder(name).cpu
 

@@ -108,10 +108,6 @@ def test_what_the_kernels_do_not_take_goes_to_the_reference(case, monkeypatch):
     _assert_matches(got, *arrays, mask=mask)
 
 
-def test_device_arrays_get_the_cuda_kernel():
-    assert backend.kernel("attention", to_gpu(np.zeros(3, np.float32))[0]) is cuda
-
-
 def test_the_op_on_device_tensors_matches_the_host():
     """minigen's attention op on CUDA tensors, forward and gradients, against the same op on
     the host (the CPU kernel)."""

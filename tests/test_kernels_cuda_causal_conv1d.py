@@ -2,14 +2,13 @@
 GPU: forward, grad_input and grad_weight for kernel sizes 1 to 4, dilations whose taps fall
 inside, across and past the sequence's end, with and without shift and bias, float32 and
 float64; channels and steps that fill the gather's 32 x 32 tiles partly; non-contiguous
-inputs; WaveNet's shape; no tap inside the sequence at all. The dispatcher hands CuPy arrays
-to it, and the engine op on the GPU gives the CPU's values and gradients."""
+inputs; WaveNet's shape; no tap inside the sequence at all. The engine op on the GPU gives
+the CPU's values and gradients."""
 import numpy as np
 import pytest
 
 import minigen as mg
 import minigen.functional as F
-from minigen import backend
 from minigen.kernels.causal_conv1d import cuda, reference
 
 from cudacheck import close, cupy, needs_gpu, to_gpu
@@ -100,11 +99,6 @@ def test_no_tap_inside_the_sequence(dtype):
 def test_empty_batch(dtype):
     x, w, b, gy = _draw(8, dtype, 0, 3, 4, 10, 2)
     _check_all(x, w, b, gy, 2, False)
-
-
-def test_dispatch_gives_the_cuda_version():
-    for dtype in DTYPES:
-        assert backend.kernel("causal_conv1d", cupy().zeros(3, dtype)) is cuda
 
 
 @pytest.mark.parametrize("shift", [False, True], ids=["no-shift", "shift"])

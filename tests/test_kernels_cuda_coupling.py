@@ -4,14 +4,12 @@ float32 and float64, with and without the log-determinant's gradient, for rows s
 a warp, rows that are not a multiple of the block, rows split over many blocks (few
 samples) and one block a row (many samples); non-contiguous inputs; a float32
 log-determinant that only a double accumulator gets exactly; the same log-determinant on
-every run. The dispatcher hands CuPy arrays to it, and the engine op on the GPU gives the
-CPU's values and gradients."""
+every run. The engine op on the GPU gives the CPU's values and gradients."""
 import numpy as np
 import pytest
 
 import minigen as mg
 import minigen.functional as F
-from minigen import backend
 from minigen.kernels.coupling import cuda, reference
 
 from cudacheck import close, cupy, needs_gpu, to_gpu
@@ -120,11 +118,6 @@ def test_logdet_is_the_same_on_every_run():
     first = cuda.forward(x, s, t)[1].get()
     for _ in range(5):
         np.testing.assert_array_equal(cuda.forward(x, s, t)[1].get(), first)
-
-
-def test_dispatch_gives_the_cuda_version():
-    for dtype in DTYPES:
-        assert backend.kernel("coupling", cupy().zeros(3, dtype)) is cuda
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])

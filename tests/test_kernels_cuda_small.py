@@ -3,9 +3,9 @@ adam and sum) against their NumPy references on the same values, moved to the ho
 from 0-d and empty to transposed and strided views, float32 and float64, infinities and NaN
 (float32 subnormals aside: see SUBNORMAL); layer_norm over row lengths on both sides of a
 warp and a block, to the error bounds of tests/test_kernels_layer_norm.py; Adam bit for
-bit over several steps; the engine's ops on the device against the same ops on the host;
-and minigen.backend.kernel hands CuPy arrays each cuda.py. Run only where CuPy and a GPU
-are (tests/cudacheck.py)."""
+bit over several steps; and the engine's ops on the device against the same ops on the
+host (that CuPy arrays get each cuda.py: tests/test_kernel_dispatch.py). Run only where
+CuPy and a GPU are (tests/cudacheck.py)."""
 import importlib
 
 import numpy as np
@@ -61,15 +61,6 @@ def both(host, layout):
     view = LAYOUTS[layout][1]
     (device,) = to_gpu(host)
     return view(host), view(device)
-
-
-@pytest.mark.parametrize("name", KERNELS)
-def test_device_arrays_get_the_cuda_kernel(name, monkeypatch):
-    monkeypatch.setattr(backend, "_kernels", {})
-    dtypes = getattr(importlib.import_module(f"minigen.kernels.{name}"), "DTYPES", None)
-    for dtype in DTYPES:
-        want = version(name, "cuda") if dtypes is None or dtype in dtypes else None
-        assert backend.kernel(name, cupy().zeros(3, dtype)) is want
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
